@@ -1,0 +1,115 @@
+"""Overlap metrics between a predicted and a ground-truth 3-D label map.
+
+Dice: L. R. Dice, "Measures of the amount of ecologic association between species",
+Ecology 26(3), 1945. Jaccard: P. Jaccard, "The distribution of the flora in the alpine zone",
+New Phytologist 11(2), 1912. Sensitivity and specificity come from medpy.metric.binary.
+
+``Dice3d`` and ``Jaccard3d`` measure the whole hippocampus: 0 is background and any other
+value (anterior 1, posterior 2) is foreground.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from medpy.metric import binary
+
+CLASS_NAMES = {1: "anterior", 2: "posterior"}  # MSD Task04 foreground labels
+
+
+def _check_volumes(a: np.ndarray, b: np.ndarray) -> None:
+    """Raise ValueError unless ``a`` and ``b`` are 3-D arrays of the same shape."""
+    if np.ndim(a) != 3 or np.ndim(b) != 3:
+        raise ValueError(f"expected two 3-D volumes, got ranks {np.ndim(a)} and {np.ndim(b)}")
+    if np.shape(a) != np.shape(b):
+        raise ValueError(f"volume shapes differ: {np.shape(a)} != {np.shape(b)}")
+
+
+def Dice3d(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice similarity coefficient of the foregrounds of two label volumes.
+
+    Dice = 2 |A n B| / (|A| + |B|), where A and B are the voxels with a non-zero label.
+
+    Args:
+        a: prediction [X, Y, Z], any numeric dtype; 0 is background, any other value foreground.
+        b: ground truth of the same shape and convention.
+
+    Returns:
+        float in [0, 1]; 1.0 when both volumes have no foreground at all (they agree
+        perfectly), 0.0 when exactly one of them is empty.
+
+    Raises:
+        ValueError: when either array is not 3-D or the shapes differ.
+    """
+    _check_volumes(a, b)
+    mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
+    total = np.count_nonzero(mask_a) + np.count_nonzero(mask_b)
+    if total == 0:
+        return 1.0
+    return 2.0 * np.count_nonzero(mask_a & mask_b) / total
+
+
+def Jaccard3d(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard index (intersection over union) of the foregrounds of two label volumes.
+
+    Jaccard = |A n B| / |A u B| = Dice / (2 - Dice).
+
+    Args:
+        a: prediction [X, Y, Z], any numeric dtype; 0 is background, any other value foreground.
+        b: ground truth of the same shape and convention.
+
+    Returns:
+        float in [0, 1]; 1.0 when both volumes have no foreground at all.
+
+    Raises:
+        ValueError: when either array is not 3-D or the shapes differ.
+    """
+    _check_volumes(a, b)
+    mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
+    union = np.count_nonzero(mask_a | mask_b)
+    if union == 0:
+        return 1.0
+    return np.count_nonzero(mask_a & mask_b) / union
+
+
+def class_dice(pred: np.ndarray, seg: np.ndarray, label: int) -> float:
+    """Dice of one class: voxels equal to ``label`` in both volumes.
+
+    Args:
+        pred: predicted labels [X, Y, Z], int.
+        seg: ground-truth labels [X, Y, Z], int, values {0, 1, 2}.
+        label: the class to compare (1 anterior, 2 posterior).
+
+    Returns:
+        float in [0, 1], 1.0 when neither volume holds ``label``.
+
+    Raises:
+        ValueError: when either array is not 3-D or the shapes differ.
+    """
+    return Dice3d(np.asarray(pred) == label, np.asarray(seg) == label)
+
+
+def volume_metrics(pred: np.ndarray, seg: np.ndarray) -> dict[str, float]:
+    """Every metric the pipeline reports for one test volume.
+
+    Args:
+        pred: predicted labels [X, Y, Z], int, values {0, 1, 2}.
+        seg: ground-truth labels [X, Y, Z], int, values {0, 1, 2}.
+
+    Returns:
+        ``dice`` and ``jaccard`` of the whole hippocampus; ``dice_anterior`` and
+        ``dice_posterior``; ``sensitivity`` (true-positive rate) and ``specificity``
+        (true-negative rate) of the whole hippocampus. All floats in [0, 1], except that
+        sensitivity is NaN when the ground truth has no foreground and specificity is NaN
+        when it has no background (the rates are undefined there).
+
+    Raises:
+        ValueError: when either array is not 3-D or the shapes differ.
+    """
+    metrics = {"dice": float(Dice3d(pred, seg)), "jaccard": float(Jaccard3d(pred, seg))}
+    for label, name in CLASS_NAMES.items():
+        metrics[f"dice_{name}"] = float(class_dice(pred, seg, label))
+    pred_mask, seg_mask = np.asarray(pred) != 0, np.asarray(seg) != 0
+    with np.errstate(invalid="ignore"):  # 0 / 0 is NaN: the rate is undefined, as documented
+        metrics["sensitivity"] = float(binary.sensitivity(pred_mask, seg_mask))
+        metrics["specificity"] = float(binary.specificity(pred_mask, seg_mask))
+    return metrics
