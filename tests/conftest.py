@@ -1,0 +1,59 @@
+"""Shared fixtures: the solution's modules on sys.path, real data, synthetic NIfTI pairs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTION_SRC = REPO / "solution" / "section2" / "src"
+# The course code imports its packages as top-level names (from utils.utils import ...).
+sys.path.insert(0, str(SOLUTION_SRC))
+
+# Real MSD Task04 data: the shared copy beside the checkout, else what tools/get_data.py wrote.
+REAL_DATA_CANDIDATES = (REPO.parent / "shared" / "data" / "hippocampus" / "TrainingSet",
+                        REPO / "data" / "TrainingSet")
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real hippocampus data (images/ and labels/), or skip with the reason."""
+    for candidate in REAL_DATA_CANDIDATES:
+        if (candidate / "images").is_dir() and (candidate / "labels").is_dir():
+            return candidate
+    pytest.skip("real MSD hippocampus data not found in "
+                f"{' or '.join(map(str, REAL_DATA_CANDIDATES))}; run tools/get_data.py")
+
+
+def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    """Save ``array`` as a NIfTI file (identity affine unless given) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(array, np.eye(4) if affine is None else affine), path)
+    return path
+
+
+def synthetic_pair(shape=(6, 20, 18), seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """A raw image float32 [X, Y, Z] with a bright blob and its label uint8 in {0, 1, 2}."""
+    rng = np.random.default_rng(seed)
+    x, y, z = np.indices(shape)
+    centre = np.array(shape) / 2
+    blob = ((x - centre[0]) ** 2 / 4 + (y - centre[1]) ** 2 / 16 + (z - centre[2]) ** 2 / 16) < 1
+    seg = np.zeros(shape, np.uint8)
+    seg[blob & (y < centre[1])] = 1
+    seg[blob & (y >= centre[1])] = 2
+    image = (rng.normal(100, 10, shape) + 300 * blob).astype(np.float32)
+    return image, seg
+
+
+@pytest.fixture
+def synthetic_root(tmp_path: Path) -> Path:
+    """A course-layout folder with three clean synthetic pairs, case_0..2.nii.gz."""
+    for case in range(3):
+        image, seg = synthetic_pair(seed=case)
+        write_nifti(tmp_path / "images" / f"case_{case}.nii.gz", image)
+        write_nifti(tmp_path / "labels" / f"case_{case}.nii.gz", seg)
+    return tmp_path

@@ -1,0 +1,134 @@
+"""UNetExperiment: training step, validation, schedule, checkpoints, resume and test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from data_prep.HippocampusDatasetLoader import LoadHippocampusData
+from experiments.UNetExperiment import LAST_CHECKPOINT, UNetExperiment
+from run_ml_pipeline import Config
+from utils.volume_stats import volume_metrics
+
+PATCH = 32  # px: holds the 20 x 18 synthetic slices and divides by 2**2
+
+
+def tiny_config(out_dir: Path, **overrides) -> Config:
+    """A CPU configuration small enough to train in a second on the synthetic volumes."""
+    config = Config()
+    settings = {"initial_filter_size": 4, "num_downs": 2, "patch_size": PATCH, "n_epochs": 2,
+                "batch_size": 4, "learning_rate": 0.01, "device": "cpu",
+                "tensorboard_dir": str(out_dir / "runs"), "out_dir": str(out_dir / "session")}
+    for name, value in {**settings, **overrides}.items():
+        setattr(config, name, value)
+    return config
+
+
+@pytest.fixture
+def tiny_data(synthetic_root: Path) -> list[dict]:
+    return LoadHippocampusData(synthetic_root, PATCH, PATCH)
+
+
+SPLIT = {"train": [0], "val": [1], "test": [2]}
+
+
+def new_experiment(tmp_path: Path, data: list[dict], seed: int = 0, **overrides) -> UNetExperiment:
+    torch.manual_seed(seed)  # the weights' initialisation draws from the global generator
+    return UNetExperiment(tiny_config(tmp_path, **overrides), SPLIT, data)
+
+
+def test_training_lowers_the_loss_on_a_fixed_volume(tmp_path, tiny_data):
+    experiment = new_experiment(tmp_path, tiny_data, n_epochs=10)
+    losses = [experiment.train() for _ in range(10)]
+    assert losses[-1] < 0.75 * losses[0]
+
+
+def test_scheduler_changes_the_learning_rate_within_one_epoch(tmp_path, tiny_data):
+    experiment = new_experiment(tmp_path, tiny_data)
+    first_rate = experiment.optimizer.param_groups[0]["lr"]
+    experiment.train()
+    assert experiment.optimizer.param_groups[0]["lr"] != pytest.approx(first_rate)
+
+
+def test_validation_leaves_weights_and_gradients_untouched(tmp_path, tiny_data):
+    experiment = new_experiment(tmp_path, tiny_data)
+    experiment.train()
+    before = {name: p.detach().clone() for name, p in experiment.model.named_parameters()}
+    grads = {name: p.grad.clone() for name, p in experiment.model.named_parameters()}
+    val_loss, val_dice = experiment.validate()
+    assert val_loss > 0 and 0.0 <= val_dice <= 1.0
+    for name, parameter in experiment.model.named_parameters():
+        assert torch.equal(parameter, before[name])
+        assert torch.equal(parameter.grad, grads[name])
+
+
+def test_run_writes_a_checkpoint_per_epoch_and_a_model_file(tmp_path, tiny_data):
+    experiment = new_experiment(tmp_path, tiny_data)
+    experiment.run()
+    checkpoint = torch.load(experiment.checkpoint_dir / LAST_CHECKPOINT, weights_only=True)
+    assert checkpoint["epoch"] == 2 and len(checkpoint["history"]) == 2
+    assert (experiment.out_dir / "model.pth").is_file()
+    assert not list(experiment.out_dir.rglob("*.tmp")), "a temporary file was left behind"
+    assert list((tmp_path / "runs").rglob("events.out.tfevents.*")), "no TensorBoard log"
+
+
+def test_resume_after_an_interrupted_epoch_matches_an_uninterrupted_run(tmp_path, tiny_data,
+                                                                        monkeypatch):
+    full = new_experiment(tmp_path / "full", tiny_data, n_epochs=3)
+    full.run()
+
+    interrupted = new_experiment(tmp_path / "cut", tiny_data, n_epochs=3)
+    calls = {"n": 0}
+    original_validate = interrupted.validate
+
+    def validate_then_die():
+        calls["n"] += 1
+        if calls["n"] == 2:  # killed after training epoch 2, before its checkpoint
+            raise KeyboardInterrupt
+        return original_validate()
+
+    monkeypatch.setattr(interrupted, "validate", validate_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run()
+    last = interrupted.checkpoint_dir / LAST_CHECKPOINT
+    assert torch.load(last, weights_only=True)["epoch"] == 1
+
+    torch.manual_seed(123)  # a different start: everything must come from the checkpoint
+    resumed = UNetExperiment(tiny_config(tmp_path / "cut", n_epochs=3), SPLIT, tiny_data,
+                             resume_from=last)
+    assert resumed.epoch == 1
+    resumed.run()
+    state_full = torch.load(full.checkpoint_dir / LAST_CHECKPOINT, weights_only=True)
+    state_resumed = torch.load(last, weights_only=True)
+    assert state_resumed["epoch"] == 3
+    for name, tensor in state_full["state_dict"].items():
+        torch.testing.assert_close(state_resumed["state_dict"][name], tensor)
+
+
+def test_resume_refuses_a_checkpoint_of_another_architecture(tmp_path, tiny_data):
+    experiment = new_experiment(tmp_path, tiny_data, n_epochs=1)
+    experiment.run()
+    with pytest.raises(ValueError, match="U-Net"):
+        UNetExperiment(tiny_config(tmp_path / "other", initial_filter_size=8), SPLIT, tiny_data,
+                       resume_from=experiment.checkpoint_dir / LAST_CHECKPOINT)
+
+
+def test_run_test_scores_cropped_predictions_written_with_the_original_affine(tmp_path,
+                                                                               tiny_data):
+    experiment = new_experiment(tmp_path, tiny_data, n_epochs=1)
+    experiment.run()
+    results = experiment.run_test()
+    [stats] = results["volume_stats"]
+    volume = tiny_data[2]
+    assert stats["filename"] == volume["filename"]
+    saved = nib.load(experiment.out_dir / "predictions" / volume["filename"])
+    assert saved.shape == volume["original_shape"]
+    np.testing.assert_array_equal(saved.affine, volume["affine"])
+    crop = tuple(slice(0, size) for size in volume["original_shape"])
+    recomputed = volume_metrics(np.asarray(saved.dataobj), volume["seg"][crop])
+    assert stats == pytest.approx({"filename": stats["filename"], **recomputed}, nan_ok=True)
+    assert results["overall"]["mean_dice"] == pytest.approx(stats["dice"])
