@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +32,26 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> UNe
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: when the file is not such a model file.
+        ValueError: when the file is not a PyTorch file, lacks those keys, or its weights do
+            not fit its architecture.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; train a model first")
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, OSError, EOFError) as err:
-        raise ValueError(f"{path} is not a readable PyTorch file: {err}") from err
+    # What torch.load raises on a file that is not a PyTorch archive, or a damaged one.
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError) as err:
+        raise ValueError(f"{path} is not a readable PyTorch file: {err!r}") from err
     if not isinstance(saved, dict) or not {"architecture", "state_dict"} <= saved.keys():
         raise ValueError(f"{path} lacks 'architecture' and 'state_dict'; write it with "
                          "UNetExperiment.save_model_parameters")
     model = build_model(saved["architecture"])
-    model.load_state_dict(saved["state_dict"])
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: the weights do not fit the U-Net {saved['architecture']}: "
+                         f"{err}") from err
     return model.to(device).eval()
 
 

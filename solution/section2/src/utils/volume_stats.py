@@ -109,7 +109,9 @@ def volume_metrics(pred: np.ndarray, seg: np.ndarray) -> dict[str, float]:
     for label, name in CLASS_NAMES.items():
         metrics[f"dice_{name}"] = float(class_dice(pred, seg, label))
     pred_mask, seg_mask = np.asarray(pred) != 0, np.asarray(seg) != 0
-    with np.errstate(invalid="ignore"):  # 0 / 0 is NaN: the rate is undefined, as documented
-        metrics["sensitivity"] = float(binary.sensitivity(pred_mask, seg_mask))
-        metrics["specificity"] = float(binary.specificity(pred_mask, seg_mask))
+    # medpy's answer to 0 / 0 depends on the numpy version; say "undefined" explicitly.
+    metrics["sensitivity"] = (float(binary.sensitivity(pred_mask, seg_mask))
+                              if seg_mask.any() else float("nan"))
+    metrics["specificity"] = (float(binary.specificity(pred_mask, seg_mask))
+                              if not seg_mask.all() else float("nan"))
     return metrics
