@@ -1,0 +1,135 @@
+"""Measure the pipeline's speed on real data: loading, training and inference.
+
+Prints, per device (CPU, and CUDA where present) and per configuration (the ``cpu`` preset
+and the course's ``gpu`` setting): training throughput in slices/s (median over timed steps),
+seconds per epoch (a timed epoch with --full-epoch, else estimated from the throughput and
+marked "est."), inference ms per volume (median over volumes) and data-loading seconds.
+
+    python tools/benchmark.py                      # needs data/TrainingSet or --data-dir
+    python tools/benchmark.py --full-epoch --configs cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SRC = REPO / "solution" / "section2" / "src"
+WARMUP_STEPS = 3  # first steps pay for allocation and kernel selection; not timed
+INFERENCE_VOLUMES = 20  # volumes timed for the inference median
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--src", type=Path, default=DEFAULT_SRC,
+                        help=f"section 2 source folder to measure (default: {DEFAULT_SRC})")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding images/ and labels/ (default: as the pipeline)")
+    parser.add_argument("--devices", nargs="+", default=None,
+                        help="devices to measure (default: cpu, plus cuda when available)")
+    parser.add_argument("--configs", nargs="+", default=["cpu", "gpu"],
+                        help="pipeline presets to measure (default: cpu gpu)")
+    parser.add_argument("--steps", type=int, default=10,
+                        help="timed training steps per configuration (default: 10)")
+    parser.add_argument("--full-epoch", action="store_true",
+                        help="time one whole training epoch instead of estimating it "
+                             "(default: False)")
+    return parser.parse_args(argv)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued CUDA work, so that wall-clock times are complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training_steps(experiment, steps: int) -> float:
+    """Median slices/s over ``steps`` training steps after a warm-up."""
+    model, device = experiment.model.train(), experiment.device
+    rates = []
+    batches = iter(experiment.train_loader)
+    for step in range(WARMUP_STEPS + steps):
+        batch = next(batches)
+        data, target = batch["image"].to(device), batch["seg"][:, 0].to(device)
+        synchronize(device)
+        start = time.perf_counter()
+        experiment.optimizer.zero_grad(set_to_none=True)
+        loss = experiment.loss_function(model(data), target)
+        loss.backward()
+        experiment.optimizer.step()
+        synchronize(device)
+        if step >= WARMUP_STEPS:
+            rates.append(len(data) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def time_inference(experiment, data: list[dict]) -> float:
+    """Median milliseconds to predict one whole test volume."""
+    from inference.UNetInferenceAgent import UNetInferenceAgent
+    agent = UNetInferenceAgent(model=experiment.model, device=experiment.device,
+                               patch_size=experiment.config.patch_size)
+    volumes = [data[i]["image"] for i in experiment.split["test"][:INFERENCE_VOLUMES]]
+    agent.single_volume_inference(volumes[0])  # warm-up
+    times = []
+    for volume in volumes:
+        synchronize(experiment.device)
+        start = time.perf_counter()
+        agent.single_volume_inference(volume)
+        synchronize(experiment.device)
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.path.insert(0, str(args.src.resolve()))
+    import run_ml_pipeline as pipeline
+    from data_prep.HippocampusDatasetLoader import LoadHippocampusData
+    from experiments.UNetExperiment import UNetExperiment
+
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    data_dir = args.data_dir or Path(pipeline.Config().root_dir)
+    start = time.perf_counter()
+    data = LoadHippocampusData(data_dir, 64, 64)
+    load_seconds = time.perf_counter() - start
+    split = pipeline.split_indices(len(data), seed=0)
+    n_train_slices = sum(data[i]["image"].shape[0] for i in split["train"])
+    print(f"data: {len(data)} volumes from {data_dir}, loaded in {load_seconds:.2f} s; "
+          f"{n_train_slices} training slices; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")
+    print(f"{'device':8} {'config':7} {'filters':>7} {'batch':>5} {'slices/s':>9} "
+          f"{'s/epoch':>12} {'ms/volume':>10}")
+    for device in devices:
+        for preset in args.configs:
+            config = pipeline.Config()
+            for name, value in pipeline.PRESETS[preset].items():
+                setattr(config, name, value)
+            config.device, config.out_dir = device, str(REPO / "dist" / "benchmark")
+            config.tensorboard_dir = str(REPO / "dist" / "benchmark" / "runs")
+            torch.manual_seed(0)
+            experiment = UNetExperiment(config, split, data)
+            rate = time_training_steps(experiment, args.steps)
+            if args.full_epoch:
+                synchronize(experiment.device)
+                epoch_start = time.perf_counter()
+                experiment.train()
+                synchronize(experiment.device)
+                epoch = f"{time.perf_counter() - epoch_start:.1f}"
+            else:
+                epoch = f"{n_train_slices / rate:.1f} est."
+            milliseconds = time_inference(experiment, data)
+            print(f"{device:8} {preset:7} {config.initial_filter_size:7d} "
+                  f"{config.batch_size:5d} {rate:9.1f} {epoch:>12} {milliseconds:10.1f}",
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
