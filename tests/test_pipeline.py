@@ -118,7 +118,8 @@ def test_short_cpu_run_on_real_data_reaches_dice_and_keeps_its_results_consisten
         tmp_path, real_data_dir):
     out_dir = tmp_path / "out"
     results = pipeline.main(["--preset", "cpu", "--data-dir", str(real_data_dir),
-                             "--out-dir", str(out_dir), "--max-volumes", "80", "--epochs", "4",
+                             "--out-dir", str(out_dir), "--max-volumes", "100", "--epochs", "6",
+                             "--batch-size", "16",
                              "--tensorboard-dir", str(tmp_path / "runs")])
     session = only_session(out_dir)
     for name in SESSION_FILES:
