@@ -65,8 +65,8 @@ class Config:
 PRESETS = {
     # The course's own setting: 64 filters for 10 epochs; minutes on a GPU, hours on a CPU.
     "gpu": {},
-    # Measured on 2 CPU cores: about 25 s per epoch; a 12-epoch run reaches Dice ~0.90.
-    "cpu": {"initial_filter_size": 8, "n_epochs": 12, "batch_size": 16, "learning_rate": 0.003},
+    # 8 filters train about 30x faster than 64 on 2 CPU cores; 9 epochs fit in ~5 minutes.
+    "cpu": {"initial_filter_size": 8, "n_epochs": 9, "batch_size": 32, "learning_rate": 0.004},
     # One batch per epoch on a few volumes: checks the wiring in well under a minute.
     "dry-run": {"initial_filter_size": 8, "n_epochs": 1, "max_volumes": 10,
                 "max_batches_per_epoch": 1, "device": "cpu"},
