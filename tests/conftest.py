@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION_SRC = REPO / "solution" / "section2" / "src"
@@ -17,6 +18,16 @@ sys.path.insert(0, str(SOLUTION_SRC))
 # Real MSD Task04 data: the shared copy beside the checkout, else what tools/get_data.py wrote.
 REAL_DATA_CANDIDATES = (REPO.parent / "shared" / "data" / "hippocampus" / "TrainingSet",
                         REPO / "data" / "TrainingSet")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module on one torch thread: tiny tensors are fastest so, and do not stall when
+    other jobs share the CPU. Restores the previous thread count afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
