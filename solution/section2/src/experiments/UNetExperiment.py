@@ -79,7 +79,8 @@ class UNetExperiment:
         self.device = choose_device(getattr(config, "device", "auto"))
         out_dir = getattr(config, "out_dir", None)
         if out_dir is None:
-            out_dir = Path(config.test_results_dir) / f"{time.strftime('%Y-%m-%d_%H%M%S')}_{config.name}"
+            stamp = time.strftime("%Y-%m-%d_%H%M%S")
+            out_dir = Path(config.test_results_dir) / f"{stamp}_{config.name}"
         self.out_dir = Path(out_dir)
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
