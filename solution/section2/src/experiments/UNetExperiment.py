@@ -63,7 +63,8 @@ class UNetExperiment:
     Args:
         config: a ``Config`` (see run_ml_pipeline.py); reads ``n_epochs``, ``learning_rate``,
             ``batch_size``, ``patch_size``, ``initial_filter_size``, ``num_downs``, ``device``,
-            ``seed``, ``out_dir`` (or ``test_results_dir`` and ``name``), ``tensorboard_dir``.
+            ``seed``, ``out_dir`` (or ``test_results_dir`` and ``name``), ``tensorboard_dir``,
+            ``max_batches_per_epoch``.
         split: ``{"train": [...], "val": [...], "test": [...]}`` indices into ``dataset``.
         dataset: volumes from ``LoadHippocampusData``.
         resume_from: a checkpoint written by this class to continue from.
@@ -194,8 +195,7 @@ class UNetExperiment:
         self.train_seconds = time.perf_counter() - start
         best = self.checkpoint_dir / BEST_CHECKPOINT
         if best.is_file():  # test the weights of the best validation epoch
-            self.model.load_state_dict(torch.load(best, map_location=self.device,
-                                                  weights_only=True)["state_dict"])
+            self.load_model_parameters(best)
         self.save_model_parameters()
 
     # -- persistence ------------------------------------------------------------------------
