@@ -14,6 +14,7 @@ import logging
 import random
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,22 @@ class Config:
 
     def __init__(self) -> None:
         self.name = "Basic_unet"  # suffix of the session folder's name
-        self.root_dir = str(find_data_dir())  # folder holding images/ and labels/
+        # TASK S2.01: Set the data and results paths: root_dir and test_results_dir, as str.
+        #   Why: the loader reads the image/label pairs from root_dir (the folder holding
+        #   images/ and labels/); every run writes its session folder under test_results_dir.
+        #   root_dir: find_data_dir() finds the data that tools/get_data.py wrote.
+        #   test_results_dir: the results/ folder inside section2/out/ (HERE is this file's
+        #   folder, section2/src/). --data-dir and --out-dir override both.
+        #   Hint: pathlib.Path's / operator and .parent; str() of a Path.
+        #   Check: pytest grader -k S2.01  (Config().root_dir ends in data/TrainingSet)
+        # BEGIN SOLUTION
+        self.root_dir = str(find_data_dir())
+        self.test_results_dir = str(HERE.parent / "out" / "results")
+        # END SOLUTION
         self.n_epochs = 10  # passes over the training slices (course default, on a GPU)
         self.learning_rate = 0.0002  # Adam's peak rate in the one-cycle schedule
         self.batch_size = 8  # slices per training step
         self.patch_size = 64  # px; in-plane pad size, must divide by 2**num_downs (64 / 16)
-        self.test_results_dir = str(HERE.parent / "out" / "results")  # parent of sessions
         self.initial_filter_size = 64  # filters of the first U-Net level (course default)
         self.num_downs = 4  # poolings: 64 px -> 4 px bottleneck
         self.seed = 0  # one seed for the split, initial weights and shuffling
@@ -169,12 +180,21 @@ def split_indices(n_volumes: int, seed: int) -> dict[str, list[int]]:
     """
     if n_volumes < 3:
         raise ValueError(f"need at least 3 volumes for train, val and test, got {n_volumes}")
+    # TASK S2.02: Split the volume indices at random into train (60 %), val and test (20 %).
+    #   Why: a model is judged on volumes it never saw. Split by volume, never by slice:
+    #   neighbouring slices of one volume are nearly identical, so a slice split leaks.
+    #   Out: {"train": [...], "val": [...], "test": [...]}: sorted lists of ints, disjoint,
+    #   together exactly range(n_volumes), none empty; the same seed gives the same split.
+    #   Hint: np.random.default_rng(seed).permutation, then cut it with np.split.
+    #   Check: pytest grader -k S2.02  (10 volumes split into 6, 2 and 2)
+    # BEGIN SOLUTION
     order = np.random.default_rng(seed).permutation(n_volumes)
     n_train = max(1, round(SPLIT_FRACTIONS["train"] * n_volumes))
     n_val = max(1, round(SPLIT_FRACTIONS["val"] * n_volumes))
     n_train = min(n_train, n_volumes - n_val - 1)
     parts = np.split(order, [n_train, n_train + n_val])
     return {name: sorted(part.tolist()) for name, part in zip(("train", "val", "test"), parts)}
+    # END SOLUTION
 
 
 def split_from_names(names: dict[str, list[str]], data: list[dict]) -> dict[str, list[int]]:
@@ -240,5 +260,27 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
+def unfinished_task(err: NotImplementedError) -> str | None:
+    """One line naming the TASK, file and function that raised ``err``; None if no TASK stub.
+
+    The student skeleton's stubs raise ``NotImplementedError("TASK <id>: <what to do>")``.
+    """
+    message = str(err)
+    if not message.startswith("TASK "):
+        return None
+    frame = traceback.extract_tb(err.__traceback__)[-1]
+    try:
+        where = Path(frame.filename).resolve().relative_to(HERE)
+    except ValueError:
+        where = Path(frame.filename)
+    return f"Unfinished {message.split(':')[0]} in {where}, {frame.name}(): {message}"
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except NotImplementedError as err:
+        line = unfinished_task(err)
+        if line is None:
+            raise
+        sys.exit(line)

@@ -76,11 +76,21 @@ def load_pair(image_path: Path, label_path: Path, y_shape: int, z_shape: int) ->
         image = normalize_intensity(image)
     except ValueError as err:
         raise UnusablePairError(f"{image_path}: {err}") from err
+    # TASK S2.05: Cast the label volume to an 8-bit unsigned integer type, unchanged in value.
+    #   Why: some labels are stored as float32 (cases 003 and 243). Question for your report:
+    #   why must labels be an integer type, and why are they never normalised like images?
+    #   (Think of what the cross-entropy loss does with them.)
+    #   In: seg [X, Y, Z] of any numeric dtype, values {0, 1, 2}. Out: uint8 [X, Y, Z], same
+    #   values {0, 1, 2}.
+    #   Hint: ndarray.astype.
+    #   Check: pytest grader -k S2.05  (every loaded "seg" has dtype uint8 and values {0, 1, 2})
+    # BEGIN SOLUTION
+    seg = seg.astype(np.uint8)
+    # END SOLUTION
     padded_shape = (image.shape[0], y_shape, z_shape)
     return {
         "image": med_reshape(image, padded_shape),
-        # An integer type: labels are class indices for the loss, never intensities.
-        "seg": med_reshape(seg.astype(np.uint8), padded_shape),
+        "seg": med_reshape(seg, padded_shape),
         "filename": image_path.name,
         "original_shape": tuple(int(size) for size in image.shape),
         "affine": np.asarray(affine, dtype=np.float64),

@@ -36,6 +36,17 @@ class SlicesDataset(Dataset):
         """
         if not 0 <= idx < len(self):
             raise IndexError(f"slice index {idx} outside [0, {len(self)})")
+        # TASK S2.06: Return slice `idx` of the data set as a dict of [1, H, W] tensors.
+        #   Why: the training loop sees 2-D examples; slice idx counts through every axis-0
+        #   slice of volume 0, then of volume 1, and so on (self.slice_ends holds the
+        #   cumulative slice counts, e.g. [35, 71, ...]).
+        #   Out: {"id": idx, "image": float32 tensor [1, H, W] in [0, 1], "seg": int64 tensor
+        #   [1, H, W] in {0, 1, 2}}; the leading 1 is the channel axis the U-Net expects.
+        #   Hint: np.searchsorted(self.slice_ends, idx, side="right") finds the volume;
+        #   torch.from_numpy turns an array into a tensor, arr[None] adds an axis.
+        #   Check: pytest grader -k S2.06  (item len(self) - 1 is the last slice of the last
+        #   volume)
+        # BEGIN SOLUTION
         volume_index = int(np.searchsorted(self.slice_ends, idx, side="right"))
         first = self.slice_ends[volume_index - 1] if volume_index else 0
         volume = self.data[volume_index]
@@ -45,3 +56,4 @@ class SlicesDataset(Dataset):
             "image": torch.from_numpy(volume["image"][slice_index][None].astype(np.float32)),
             "seg": torch.from_numpy(volume["seg"][slice_index][None].astype(np.int64)),
         }
+        # END SOLUTION

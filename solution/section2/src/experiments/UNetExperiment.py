@@ -125,12 +125,26 @@ class UNetExperiment:
         batches = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1} train", leave=False,
                        disable=None, unit="batch")
         for batch in batches:
-            data = batch["image"].to(self.device)  # float32 [B, 1, H, W]
-            target = batch["seg"][:, 0].to(self.device)  # int64 [B, H, W]
             self.optimizer.zero_grad(set_to_none=True)
-            # prediction: logits [B, C, H, W]; B slices, C = 3 class scores per pixel.
+            # TASK S2.07: Build the step's tensors: data, target, prediction and loss.
+            #   Why: one optimisation step compares the network's output with the labels.
+            #   data: the batch's images on self.device, float32 [B, 1, H, W].
+            #   target: the batch's labels on self.device, int64 [B, H, W] (the loss wants
+            #   class indices without the channel axis).
+            #   prediction: self.model(data), logits float32 [B, C, H, W]. Question for your
+            #   report: what does each of its four dimensions hold?
+            #   loss: self.loss_function (cross-entropy) of the raw logits and the target;
+            #   do not apply softmax first, the loss does it internally.
+            #   Hint: batch["seg"][:, 0] drops the channel axis; tensor.to(device).
+            #   Check: pytest grader -k S2.07  (the loss falls over a few steps on one batch)
+            # BEGIN SOLUTION
+            data = batch["image"].to(self.device)
+            target = batch["seg"][:, 0].to(self.device)
+            # prediction [B, C, H, W]: B slices of the batch, C = 3 class scores (logits)
+            # per pixel, H and W the slice's rows and columns.
             prediction = self.model(data)
             loss = self.loss_function(prediction, target)
+            # END SOLUTION
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
@@ -160,10 +174,22 @@ class UNetExperiment:
         loss_sum, n_slices, dices = 0.0, 0, []
         for index in self.split["val"]:
             volume = self.dataset[index]
-            logits = agent.predict_logits(volume["image"])  # [X, C, H, W], inference mode
+            # TASK S2.08: Compute this volume's validation loss and add it to loss_sum.
+            #   Why: the validation loss shows over-fitting; it must be computed without
+            #   gradients and with the model in eval mode, which agent.predict_logits does.
+            #   logits: agent.predict_logits(volume["image"]), float32 [X, C, H, W].
+            #   target: volume["seg"] as an int64 tensor [X, H, W].
+            #   Add the mean cross-entropy times the number of slices to loss_sum, and the
+            #   number of slices to n_slices, so the return value is a mean per slice.
+            #   Hint: torch.from_numpy, ndarray.astype(np.int64), self.loss_function.
+            #   Check: pytest grader -k S2.08  (validate() returns a finite loss > 0 and no
+            #   parameter gets a gradient)
+            # BEGIN SOLUTION
+            logits = agent.predict_logits(volume["image"])
             target = torch.from_numpy(volume["seg"].astype(np.int64))
             loss_sum += self.loss_function(logits, target).item() * len(target)
             n_slices += len(target)
+            # END SOLUTION
             dices.append(Dice3d(logits.argmax(dim=1).numpy(), volume["seg"]))
         return loss_sum / max(n_slices, 1), float(np.mean(dices)) if dices else float("nan")
 
@@ -276,9 +302,25 @@ class UNetExperiment:
             pred = agent.single_volume_inference(volume["image"])[crop]
             nib.save(nib.Nifti1Image(pred, volume["affine"]),
                      prediction_dir / volume["filename"])
-            volume_stats.append({"filename": volume["filename"],
-                                 **volume_metrics(pred, volume["seg"][crop])})
+            seg = volume["seg"][crop]  # uint8 [X, Y, Z], the unpadded ground truth
+            # TASK S2.14: Score this test volume and append its metrics to volume_stats.
+            #   Why: the report's numbers are per-volume metrics on held-out volumes.
+            #   Append a dict with at least "filename" (volume["filename"]), "dice"
+            #   (Dice3d) and "jaccard" (Jaccard3d) of `pred` against `seg`, as floats.
+            #   Hint: volume_metrics(pred, seg) returns dice, jaccard and more in one dict.
+            #   Check: pytest grader -k S2.14  (a perfect model scores dice 1.0 per volume)
+            # BEGIN SOLUTION
+            volume_stats.append({"filename": volume["filename"], **volume_metrics(pred, seg)})
+            # END SOLUTION
+        # TASK S2.15: Average every metric over the test volumes into `overall`.
+        #   Why: the report quotes the mean Dice and Jaccard over the test set.
+        #   Out: {"mean_dice": float, "mean_jaccard": float, ...}: one "mean_<name>" per
+        #   numeric metric in volume_stats, each the plain mean over volumes.
+        #   Hint: np.mean over a list comprehension; float() for JSON.
+        #   Check: pytest grader -k S2.15  (mean_dice equals the mean of the "dice" entries)
+        # BEGIN SOLUTION
         metric_names = [key for key in volume_stats[0] if key != "filename"] if volume_stats else []
         overall = {f"mean_{name}": float(np.mean([stats[name] for stats in volume_stats]))
                    for name in metric_names}
+        # END SOLUTION
         return {"volume_stats": volume_stats, "overall": overall}

@@ -90,13 +90,23 @@ class UNetInferenceAgent:
         Returns:
             float32 tensor [X, C, H, W] on the CPU.
         """
-        self.model.eval()  # no dropout, and normalisation layers in inference mode
+        # TASK S2.09: Run the model over every axis-0 slice of `volume` and return the logits.
+        #   Why: inference must not track gradients (memory, speed) and must put the model in
+        #   eval mode (dropout off, normalisation layers in inference behaviour).
+        #   In: volume float [X, H, W] in [0, 1]. Out: float32 tensor [X, C, H, W] on the CPU.
+        #   Feed the slices as a [N, 1, H, W] batch, at most self.batch_size at a time, on
+        #   self.device.
+        #   Hint: self.model.eval(), torch.inference_mode(), torch.split, torch.cat.
+        #   Check: pytest grader -k S2.09  (the logits equal model(slices) in eval mode)
+        # BEGIN SOLUTION
+        self.model.eval()
         slices = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)).unsqueeze(1)
         outputs = []
         with torch.inference_mode():
             for batch in torch.split(slices, self.batch_size):
                 outputs.append(self.model(batch.to(self.device)).float().cpu())
         return torch.cat(outputs)
+        # END SOLUTION
 
     def single_volume_inference(self, volume: np.ndarray) -> np.ndarray:
         """Predict the labels of a volume already normalised and padded to the patch size.
@@ -113,7 +123,16 @@ class UNetInferenceAgent:
         if volume.ndim != 3 or volume.shape[1:] != (self.patch_size, self.patch_size):
             raise ValueError(f"expected a volume [X, {self.patch_size}, {self.patch_size}], "
                              f"got {volume.shape}; use single_volume_inference_unpadded")
+        # TASK S2.10: Predict the label of every voxel of a padded volume.
+        #   Why: the network outputs one score per class; the predicted label is the class
+        #   with the highest score.
+        #   In: volume float [X, patch, patch] in [0, 1]. Out: uint8 [X, patch, patch] in
+        #   {0, 1, 2}, the same shape as the input.
+        #   Hint: self.predict_logits (TASK S2.09) and argmax over the class axis (dim=1).
+        #   Check: pytest grader -k S2.10  (output shape equals input shape, labels in {0, 1, 2})
+        # BEGIN SOLUTION
         return self.predict_logits(volume).argmax(dim=1).numpy().astype(np.uint8)
+        # END SOLUTION
 
     def single_volume_inference_unpadded(self, volume: np.ndarray) -> np.ndarray:
         """Predict the labels of a raw volume of any in-plane size up to the patch size.
@@ -137,6 +156,15 @@ class UNetInferenceAgent:
         if y_size > self.patch_size or z_size > self.patch_size:
             raise ValueError(f"in-plane size {(y_size, z_size)} exceeds the patch size "
                              f"{self.patch_size}")
+        # TASK S2.11: Predict a raw volume of any in-plane size: normalise, pad, predict, crop.
+        #   Why: new scans are not padded; the prediction must match the scan voxel for voxel.
+        #   Normalise exactly as the loader does in training, pad to [X, patch, patch] in the
+        #   top-left corner, predict, and crop back to [X, Y, Z].
+        #   In: volume [X, Y, Z] raw intensities. Out: uint8 [X, Y, Z] in {0, 1, 2}.
+        #   Hint: normalize_intensity (TASK S2.03), med_reshape (TASK S2.04), then slicing.
+        #   Check: pytest grader -k S2.11  (a [5, 40, 30] volume gives a [5, 40, 30] result)
+        # BEGIN SOLUTION
         padded = med_reshape(normalize_intensity(volume),
                              (x_size, self.patch_size, self.patch_size))
         return self.single_volume_inference(padded)[:, :y_size, :z_size]
+        # END SOLUTION

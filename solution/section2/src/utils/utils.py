@@ -45,9 +45,19 @@ def med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
     if any(old > new for old, new in zip(image.shape, new_shape)):
         raise ValueError(f"array shape {image.shape} is larger than the target {new_shape}; "
                          "raise the patch size or crop the volume")
+    # TASK S2.04: Pad `image` with zeros to `new_shape`, keeping it in the top-left corner.
+    #   Why: the U-Net takes slices of one fixed size, but the volumes differ in size; padding
+    #   at the far end of each axis keeps index [0, 0, 0] in place, so crop-back is a slice.
+    #   In: image [X, Y, Z] of any dtype; new_shape (X', Y', Z') >= image.shape on every axis.
+    #   Out: a NEW array of new_shape and image.dtype (do not modify `image`).
+    #   Hint: np.zeros with a dtype, then assign into a tuple of slice(0, size) objects.
+    #   Check: pytest grader -k S2.04  (padding a [2, 3, 3] block of ones to [2, 4, 4] leaves
+    #   9 * 2 = 18 ones, all at indices [0:2, 0:3, 0:3])
+    # BEGIN SOLUTION
     reshaped = np.zeros(new_shape, dtype=image.dtype)
     reshaped[tuple(slice(0, size) for size in image.shape)] = image
     return reshaped
+    # END SOLUTION
 
 
 def normalize_intensity(image: np.ndarray) -> np.ndarray:
@@ -68,10 +78,20 @@ def normalize_intensity(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
     if image.size == 0:
         raise ValueError("cannot normalise an empty volume")
+    # TASK S2.03: Rescale one volume linearly to [0, 1] by its own minimum and maximum.
+    #   Why: scanner intensities differ by four orders of magnitude between cases; the network
+    #   needs one scale. Normalise the whole volume at once, not slice by slice: per-slice
+    #   scaling changes the contrast between neighbouring slices. Labels are never normalised.
+    #   In: image float32 [X, Y, Z], raw intensities. Out: float32 [X, Y, Z], min 0.0, max 1.0.
+    #   Raise ValueError when the volume has constant intensity (max == min): no image there.
+    #   Hint: image.min() and image.max() of the whole array.
+    #   Check: pytest grader -k S2.03  ([[[2, 4], [6, 10]]] becomes [[[0, 0.25], [0.5, 1]]])
+    # BEGIN SOLUTION
     low, high = float(image.min()), float(image.max())
     if not high > low:
         raise ValueError(f"volume has constant intensity {low}; it holds no image")
     return (image - low) / (high - low)
+    # END SOLUTION
 
 
 def mpl_image_grid(images: np.ndarray | torch.Tensor) -> plt.Figure:
