@@ -265,15 +265,13 @@ def unfinished_task(err: NotImplementedError) -> str | None:
 
     The student skeleton's stubs raise ``NotImplementedError("TASK <id>: <what to do>")``.
     """
-    message = str(err)
-    if not message.startswith("TASK "):
+    task, _, summary = str(err).partition(": ")
+    if not task.startswith("TASK "):
         return None
-    frame = traceback.extract_tb(err.__traceback__)[-1]
-    try:
-        where = Path(frame.filename).resolve().relative_to(HERE)
-    except ValueError:
-        where = Path(frame.filename)
-    return f"Unfinished {message.split(':')[0]} in {where}, {frame.name}(): {message}"
+    frame = list(traceback.walk_tb(err.__traceback__))[-1][0]
+    file = Path(frame.f_code.co_filename).resolve()
+    where = file.relative_to(HERE) if file.is_relative_to(HERE) else file
+    return f"Unfinished {task} in {where}, {frame.f_code.co_qualname}(): {summary}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Loading the NIfTI volumes and serving their axis-0 slices."""

@@ -1,0 +1,308 @@
+"""Train, validate and test the U-Net on axis-0 slices of the hippocampus volumes.
+
+Adam (Kingma and Ba, ICLR 2015), cross-entropy on logits, and a one-cycle learning-rate
+schedule (Smith and Topin, 2019) stepped every batch, so the rate changes within every run.
+A checkpoint is written atomically at the end of every epoch; ``resume_from`` continues it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from data_prep.SlicesDataset import SlicesDataset
+from inference.UNetInferenceAgent import UNetInferenceAgent, build_model
+from utils.utils import NUM_CLASSES, log_to_tensorboard
+from utils.volume_stats import Dice3d, volume_metrics
+
+logger = logging.getLogger(__name__)
+
+LOG_EVERY_BATCHES = 100  # TensorBoard image panels cost time; draw them every 100 batches
+WARMUP_FRACTION = 0.1  # share of the one-cycle schedule spent raising the rate
+LAST_CHECKPOINT = "last.pth"
+BEST_CHECKPOINT = "best.pth"
+MODEL_FILE = "model.pth"
+
+
+def choose_device(requested: str = "auto") -> torch.device:
+    """Return CUDA when available for "auto", else the requested device.
+
+    Raises:
+        ValueError: when CUDA is requested but not available.
+    """
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {requested} asked for, but torch sees no CUDA device")
+    return torch.device(requested)
+
+
+def atomic_save(obj: dict, path: Path) -> None:
+    """Write ``obj`` with torch.save to a temporary file, then rename it onto ``path``.
+
+    A kill at any moment leaves either the previous file or the new one, never half of one.
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(obj, temporary)
+    os.replace(temporary, path)
+
+
+class UNetExperiment:
+    """One training run: model, optimiser, schedule, data loaders, logs and checkpoints.
+
+    Args:
+        config: a ``Config`` (see run_ml_pipeline.py); reads ``n_epochs``, ``learning_rate``,
+            ``batch_size``, ``patch_size``, ``initial_filter_size``, ``num_downs``, ``device``,
+            ``seed``, ``out_dir`` (or ``test_results_dir`` and ``name``), ``tensorboard_dir``,
+            ``max_batches_per_epoch``.
+        split: ``{"train": [...], "val": [...], "test": [...]}`` indices into ``dataset``.
+        dataset: volumes from ``LoadHippocampusData``.
+        resume_from: a checkpoint written by this class to continue from.
+    """
+
+    def __init__(self, config, split: dict, dataset: list[dict],
+                 resume_from: str | Path | None = None) -> None:
+        self.config = config
+        self.split = split
+        self.dataset = dataset
+        self.n_epochs = config.n_epochs
+        self.epoch = 0  # epochs completed
+        self.device = choose_device(getattr(config, "device", "auto"))
+        out_dir = getattr(config, "out_dir", None)
+        if out_dir is None:
+            stamp = time.strftime("%Y-%m-%d_%H%M%S")
+            out_dir = Path(config.test_results_dir) / f"{stamp}_{config.name}"
+        self.out_dir = Path(out_dir)
+        self.checkpoint_dir = self.out_dir / "checkpoints"
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+
+        generator = torch.Generator().manual_seed(getattr(config, "seed", 0))
+        self.train_loader = DataLoader(SlicesDataset([dataset[i] for i in split["train"]]),
+                                       batch_size=config.batch_size, shuffle=True,
+                                       generator=generator)
+        self.shuffle_generator = generator
+
+        self.architecture = {
+            "num_classes": NUM_CLASSES, "in_channels": 1,
+            "initial_filter_size": getattr(config, "initial_filter_size", 64),
+            "num_downs": getattr(config, "num_downs", 4),
+        }
+        self.model = build_model(self.architecture).to(self.device)
+        self.loss_function = nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=config.learning_rate, pct_start=WARMUP_FRACTION,
+            total_steps=max(1, self.n_epochs * len(self.train_loader)))
+        self.history: list[dict] = []
+        self.best_val_dice = -1.0
+        self.global_step = 0
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        tensorboard_dir = Path(getattr(config, "tensorboard_dir", "runs")) / self.out_dir.name
+        self.tensorboard_writer = SummaryWriter(log_dir=str(tensorboard_dir),
+                                                purge_step=self.global_step or None)
+
+    # -- training ---------------------------------------------------------------------------
+    def train(self) -> float:
+        """Train one epoch over every training slice.
+
+        Returns:
+            Mean cross-entropy loss over the epoch's batches.
+        """
+        self.model.train()
+        losses = []
+        max_batches = getattr(self.config, "max_batches_per_epoch", None)
+        batches = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1} train", leave=False,
+                       disable=None, unit="batch")
+        for batch in batches:
+            self.optimizer.zero_grad(set_to_none=True)
+            # TASK S2.07: Build the step's tensors: data, target, prediction and loss.
+            #   Why: one optimisation step compares the network's output with the labels.
+            #   data: the batch's images on self.device, float32 [B, 1, H, W].
+            #   target: the batch's labels on self.device, int64 [B, H, W] (the loss wants
+            #   class indices without the channel axis).
+            #   prediction: self.model(data), logits float32 [B, C, H, W]. Question for your
+            #   report: what does each of its four dimensions hold?
+            #   loss: self.loss_function (cross-entropy) of the raw logits and the target;
+            #   do not apply softmax first, the loss does it internally.
+            #   Hint: batch["seg"][:, 0] drops the channel axis; tensor.to(device).
+            #   Check: pytest grader -k S2.07  (the loss falls over a few steps on one batch)
+            raise NotImplementedError("TASK S2.07: Build the step's tensors: data, target, prediction and loss.")
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            losses.append(loss.item())
+            if self.global_step % LOG_EVERY_BATCHES == 0:
+                probs = torch.softmax(prediction.detach(), dim=1)
+                log_to_tensorboard(self.tensorboard_writer, loss.item(), data, target, probs,
+                                   probs.argmax(dim=1), self.global_step)
+                self.tensorboard_writer.add_scalar("Learning rate",
+                                                   self.scheduler.get_last_lr()[0],
+                                                   self.global_step)
+            self.global_step += 1
+            batches.set_postfix(loss=f"{loss.item():.4f}")
+            if max_batches is not None and len(losses) >= max_batches:
+                break
+        return float(np.mean(losses))
+
+    def validate(self) -> tuple[float, float]:
+        """Evaluate on the validation volumes without gradients.
+
+        Returns:
+            (mean cross-entropy loss over validation slices, mean whole-hippocampus Dice over
+            validation volumes).
+        """
+        agent = UNetInferenceAgent(model=self.model, device=self.device,
+                                   patch_size=self.config.patch_size)
+        loss_sum, n_slices, dices = 0.0, 0, []
+        for index in self.split["val"]:
+            volume = self.dataset[index]
+            # TASK S2.08: Compute this volume's validation loss and add it to loss_sum.
+            #   Why: the validation loss shows over-fitting; it must be computed without
+            #   gradients and with the model in eval mode, which agent.predict_logits does.
+            #   logits: agent.predict_logits(volume["image"]), float32 [X, C, H, W].
+            #   target: volume["seg"] as an int64 tensor [X, H, W].
+            #   Add the mean cross-entropy times the number of slices to loss_sum, and the
+            #   number of slices to n_slices, so the return value is a mean per slice.
+            #   Hint: torch.from_numpy, ndarray.astype(np.int64), self.loss_function.
+            #   Check: pytest grader -k S2.08  (validate() returns a finite loss > 0 and no
+            #   parameter gets a gradient)
+            raise NotImplementedError("TASK S2.08: Compute this volume's validation loss and add it to loss_sum.")
+            dices.append(Dice3d(logits.argmax(dim=1).numpy(), volume["seg"]))
+        return loss_sum / max(n_slices, 1), float(np.mean(dices)) if dices else float("nan")
+
+    def run(self) -> None:
+        """Train and validate for the remaining epochs, checkpoint each, save the best model."""
+        start = time.perf_counter()
+        epochs = tqdm(range(self.epoch, self.n_epochs), desc="epochs", disable=None,
+                      initial=self.epoch, total=self.n_epochs, unit="epoch")
+        for _ in epochs:
+            epoch_start = time.perf_counter()
+            train_loss = self.train()
+            val_loss, val_dice = self.validate()
+            self.epoch += 1
+            seconds = time.perf_counter() - epoch_start
+            self.history.append({"epoch": self.epoch, "train_loss": train_loss,
+                                 "val_loss": val_loss, "val_dice": val_dice,
+                                 "seconds": seconds})
+            writer = self.tensorboard_writer
+            writer.add_scalars("Loss per epoch", {"train": train_loss, "val": val_loss},
+                               self.epoch)
+            writer.add_scalar("Validation Dice", val_dice, self.epoch)
+            if val_dice > self.best_val_dice:
+                self.best_val_dice = val_dice
+                atomic_save(self.model_file_contents(), self.checkpoint_dir / BEST_CHECKPOINT)
+            atomic_save(self.checkpoint(), self.checkpoint_dir / LAST_CHECKPOINT)
+            logger.info("epoch %3d/%d | train loss %.4f | val loss %.4f | val Dice %.4f | %.1f s",
+                        self.epoch, self.n_epochs, train_loss, val_loss, val_dice, seconds)
+        self.tensorboard_writer.flush()
+        self.train_seconds = time.perf_counter() - start
+        best = self.checkpoint_dir / BEST_CHECKPOINT
+        if best.is_file():  # test the weights of the best validation epoch
+            self.load_model_parameters(best)
+        self.save_model_parameters()
+
+    # -- persistence ------------------------------------------------------------------------
+    def model_file_contents(self) -> dict:
+        """The architecture and weights: everything ``UNetInferenceAgent`` needs."""
+        return {"architecture": dict(self.architecture), "state_dict": self.model.state_dict(),
+                "patch_size": self.config.patch_size}
+
+    def checkpoint(self) -> dict:
+        """Everything needed to continue training exactly where it stopped."""
+        return {**self.model_file_contents(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch, "global_step": self.global_step,
+                "best_val_dice": self.best_val_dice, "history": self.history,
+                "torch_rng": torch.get_rng_state(),
+                "shuffle_rng": self.shuffle_generator.get_state()}
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore model, optimiser, schedule, epoch counter and random state from ``path``.
+
+        Raises:
+            FileNotFoundError: when ``path`` does not exist.
+            ValueError: when its architecture differs from this experiment's configuration.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["architecture"] != self.architecture:
+            raise ValueError(f"{path} holds a U-Net {state['architecture']}, but the "
+                             f"configuration asks for {self.architecture}")
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.best_val_dice, self.history = state["best_val_dice"], list(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+        self.shuffle_generator.set_state(state["shuffle_rng"])
+        logger.info("resumed from %s after epoch %d", path, self.epoch)
+
+    def save_model_parameters(self) -> None:
+        """Write the architecture and weights to ``out_dir/model.pth`` (atomically)."""
+        atomic_save(self.model_file_contents(), self.out_dir / MODEL_FILE)
+
+    def load_model_parameters(self, path: str | Path = "") -> None:
+        """Load weights from ``path`` (default ``out_dir/model.pth``) into ``self.model``.
+
+        Raises:
+            FileNotFoundError: when the file does not exist.
+        """
+        path = Path(path) if path else self.out_dir / MODEL_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"model parameters {path} do not exist")
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["state_dict"])
+
+    # -- testing ----------------------------------------------------------------------------
+    def run_test(self) -> dict:
+        """Predict every test volume, write predictions/<case>.nii.gz and score them.
+
+        Predictions are cropped back to each volume's original shape and saved with its
+        original affine; metrics compare the cropped prediction with the unpadded label.
+
+        Returns:
+            ``{"volume_stats": [{"filename", "dice", "jaccard", "dice_anterior",
+            "dice_posterior", "sensitivity", "specificity"}, ...], "overall": {"mean_<metric>"
+            for each metric}}``.
+        """
+        agent = UNetInferenceAgent(model=self.model, device=self.device,
+                                   patch_size=self.config.patch_size)
+        prediction_dir = self.out_dir / "predictions"
+        prediction_dir.mkdir(parents=True, exist_ok=True)
+        volume_stats = []
+        for index in tqdm(self.split["test"], desc="test", disable=None, unit="volume"):
+            volume = self.dataset[index]
+            crop = tuple(slice(0, size) for size in volume["original_shape"])
+            pred = agent.single_volume_inference(volume["image"])[crop]
+            nib.save(nib.Nifti1Image(pred, volume["affine"]),
+                     prediction_dir / volume["filename"])
+            seg = volume["seg"][crop]  # uint8 [X, Y, Z], the unpadded ground truth
+            # TASK S2.14: Score this test volume and append its metrics to volume_stats.
+            #   Why: the report's numbers are per-volume metrics on held-out volumes.
+            #   Append a dict with at least "filename" (volume["filename"]), "dice"
+            #   (Dice3d) and "jaccard" (Jaccard3d) of `pred` against `seg`, as floats.
+            #   Hint: volume_metrics(pred, seg) returns dice, jaccard and more in one dict.
+            #   Check: pytest grader -k S2.14  (a perfect model scores dice 1.0 per volume)
+            raise NotImplementedError("TASK S2.14: Score this test volume and append its metrics to volume_stats.")
+        # TASK S2.15: Average every metric over the test volumes into `overall`.
+        #   Why: the report quotes the mean Dice and Jaccard over the test set.
+        #   Out: {"mean_dice": float, "mean_jaccard": float, ...}: one "mean_<name>" per
+        #   numeric metric in volume_stats, each the plain mean over volumes.
+        #   Hint: np.mean over a list comprehension; float() for JSON.
+        #   Check: pytest grader -k S2.15  (mean_dice equals the mean of the "dice" entries)
+        raise NotImplementedError("TASK S2.15: Average every metric over the test volumes into `overall`.")
+        return {"volume_stats": volume_stats, "overall": overall}

@@ -1,0 +1,1 @@
+"""The training, validation and test loop."""

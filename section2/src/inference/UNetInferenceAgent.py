@@ -1,0 +1,156 @@
+"""Predict hippocampus label volumes with a trained U-Net, slice by axis-0 slice."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from networks.RecursiveUNet import UNet
+from utils.utils import med_reshape, normalize_intensity
+
+INFERENCE_BATCH_SIZE = 64  # slices per forward pass: a whole volume (<= 43 slices) at once
+
+
+def build_model(architecture: dict) -> UNet:
+    """Build the U-Net described by a checkpoint's ``architecture`` dict (UNet's kwargs)."""
+    return UNet(**architecture)
+
+
+def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> UNet:
+    """Load a ``model.pth`` written by ``UNetExperiment.save_model_parameters``.
+
+    Args:
+        path: file holding ``{"architecture": UNet kwargs, "state_dict": weights}``.
+        device: where to put the model.
+
+    Returns:
+        The U-Net with its weights, on ``device``, in eval mode.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: when the file is not a PyTorch file, lacks those keys, or its weights do
+            not fit its architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; train a model first")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    # What torch.load raises on a file that is not a PyTorch archive, or a damaged one.
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError) as err:
+        raise ValueError(f"{path} is not a readable PyTorch file: {err!r}") from err
+    if not isinstance(saved, dict) or not {"architecture", "state_dict"} <= saved.keys():
+        raise ValueError(f"{path} lacks 'architecture' and 'state_dict'; write it with "
+                         "UNetExperiment.save_model_parameters")
+    model = build_model(saved["architecture"])
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: the weights do not fit the U-Net {saved['architecture']}: "
+                         f"{err}") from err
+    return model.to(device).eval()
+
+
+class UNetInferenceAgent:
+    """Runs a U-Net over whole volumes.
+
+    Args:
+        parameter_file_path: a ``model.pth`` to load; used when ``model`` is None.
+        model: an already built U-Net (e.g. the one just trained).
+        device: torch device for inference.
+        patch_size: in-plane size (px) the model was trained on; volumes are padded to it.
+        batch_size: slices per forward pass.
+
+    Raises:
+        ValueError: when neither a model nor a parameter file is given.
+    """
+
+    def __init__(self, parameter_file_path: str = "", model: nn.Module | None = None,
+                 device: str | torch.device = "cpu", patch_size: int = 64,
+                 batch_size: int = INFERENCE_BATCH_SIZE) -> None:
+        if model is None:
+            if not parameter_file_path:
+                raise ValueError("give a model or the path of a model.pth")
+            model = load_model_file(parameter_file_path, device)
+        self.model = model.to(device)
+        self.device = torch.device(device)
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+
+    def predict_logits(self, volume: np.ndarray) -> torch.Tensor:
+        """Logits of every axis-0 slice of a padded, normalised volume.
+
+        Args:
+            volume: float [X, H, W] in [0, 1], H and W divisible by 2**num_downs.
+
+        Returns:
+            float32 tensor [X, C, H, W] on the CPU.
+        """
+        # TASK S2.09: Run the model over every axis-0 slice of `volume` and return the logits.
+        #   Why: inference must not track gradients (memory, speed) and must put the model in
+        #   eval mode (dropout off, normalisation layers in inference behaviour).
+        #   In: volume float [X, H, W] in [0, 1]. Out: float32 tensor [X, C, H, W] on the CPU.
+        #   Feed the slices as a [N, 1, H, W] batch, at most self.batch_size at a time, on
+        #   self.device.
+        #   Hint: self.model.eval(), torch.inference_mode(), torch.split, torch.cat.
+        #   Check: pytest grader -k S2.09  (the logits equal model(slices) in eval mode)
+        raise NotImplementedError("TASK S2.09: Run the model over every axis-0 slice of `volume` and return the logits.")
+
+    def single_volume_inference(self, volume: np.ndarray) -> np.ndarray:
+        """Predict the labels of a volume already normalised and padded to the patch size.
+
+        Args:
+            volume: float [X, patch_size, patch_size] in [0, 1].
+
+        Returns:
+            uint8 [X, patch_size, patch_size], values {0, 1, 2}: argmax of the logits.
+
+        Raises:
+            ValueError: when the in-plane shape is not (patch_size, patch_size).
+        """
+        if volume.ndim != 3 or volume.shape[1:] != (self.patch_size, self.patch_size):
+            raise ValueError(f"expected a volume [X, {self.patch_size}, {self.patch_size}], "
+                             f"got {volume.shape}; use single_volume_inference_unpadded")
+        # TASK S2.10: Predict the label of every voxel of a padded volume.
+        #   Why: the network outputs one score per class; the predicted label is the class
+        #   with the highest score.
+        #   In: volume float [X, patch, patch] in [0, 1]. Out: uint8 [X, patch, patch] in
+        #   {0, 1, 2}, the same shape as the input.
+        #   Hint: self.predict_logits (TASK S2.09) and argmax over the class axis (dim=1).
+        #   Check: pytest grader -k S2.10  (output shape equals input shape, labels in {0, 1, 2})
+        raise NotImplementedError("TASK S2.10: Predict the label of every voxel of a padded volume.")
+
+    def single_volume_inference_unpadded(self, volume: np.ndarray) -> np.ndarray:
+        """Predict the labels of a raw volume of any in-plane size up to the patch size.
+
+        Normalises exactly as in training (per volume to [0, 1]), pads with ``med_reshape``,
+        predicts, and crops back.
+
+        Args:
+            volume: [X, Y, Z] raw intensities, any real dtype, Y and Z <= patch_size.
+
+        Returns:
+            uint8 [X, Y, Z], values {0, 1, 2}.
+
+        Raises:
+            ValueError: when the volume is not 3-D, exceeds the patch in-plane, or is
+                constant.
+        """
+        if volume.ndim != 3:
+            raise ValueError(f"expected a 3-D volume [X, Y, Z], got shape {volume.shape}")
+        x_size, y_size, z_size = volume.shape
+        if y_size > self.patch_size or z_size > self.patch_size:
+            raise ValueError(f"in-plane size {(y_size, z_size)} exceeds the patch size "
+                             f"{self.patch_size}")
+        # TASK S2.11: Predict a raw volume of any in-plane size: normalise, pad, predict, crop.
+        #   Why: new scans are not padded; the prediction must match the scan voxel for voxel.
+        #   Normalise exactly as the loader does in training, pad to [X, patch, patch] in the
+        #   top-left corner, predict, and crop back to [X, Y, Z].
+        #   In: volume [X, Y, Z] raw intensities. Out: uint8 [X, Y, Z] in {0, 1, 2}.
+        #   Hint: normalize_intensity (TASK S2.03), med_reshape (TASK S2.04), then slicing.
+        #   Check: pytest grader -k S2.11  (a [5, 40, 30] volume gives a [5, 40, 30] result)
+        raise NotImplementedError("TASK S2.11: Predict a raw volume of any in-plane size: normalise, pad, predict, crop.")

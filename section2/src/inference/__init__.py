@@ -1,0 +1,1 @@
+"""Whole-volume prediction with a trained U-Net."""

@@ -1,0 +1,1 @@
+"""The recursive 2D U-Net."""

@@ -1,0 +1,1 @@
+"""Array helpers, TensorBoard panels and overlap metrics."""

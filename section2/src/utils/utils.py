@@ -1,0 +1,159 @@
+"""Array helpers shared by the loader, the training loop and the inference agent.
+
+``med_reshape`` pads a volume into the fixed in-plane patch the U-Net expects;
+``normalize_intensity`` is the one intensity normalisation used in training and inference;
+the rest draws slices for TensorBoard and for the report.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen needed: figures go to files and TensorBoard
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+MAX_GRID_IMAGES = 16  # a 4 x 4 grid stays readable in TensorBoard and in a report
+PANEL_IMAGES = 4  # slices per TensorBoard panel: enough to judge, cheap to write
+NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04 labels)
+
+
+def med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
+    """Pad ``image`` with zeros to ``new_shape``, keeping it in the top-left corner.
+
+    Args:
+        image: array of any dtype, e.g. an image float32 [X, Y, Z] or a seg uint8 [X, Y, Z].
+        new_shape: target shape, same rank as ``image`` and at least as large on every axis.
+
+    Returns:
+        A new array of ``new_shape`` and ``image.dtype``: zeros, with ``image`` written at
+        index [0:X, 0:Y, 0:Z]. The input is not modified.
+
+    Raises:
+        ValueError: when the ranks differ or ``image`` is larger than ``new_shape`` on an axis.
+    """
+    new_shape = tuple(int(size) for size in new_shape)
+    if image.ndim != len(new_shape):
+        raise ValueError(f"cannot pad an array of rank {image.ndim} {image.shape} "
+                         f"to rank {len(new_shape)} {new_shape}")
+    if any(old > new for old, new in zip(image.shape, new_shape)):
+        raise ValueError(f"array shape {image.shape} is larger than the target {new_shape}; "
+                         "raise the patch size or crop the volume")
+    # TASK S2.04: Pad `image` with zeros to `new_shape`, keeping it in the top-left corner.
+    #   Why: the U-Net takes slices of one fixed size, but the volumes differ in size; padding
+    #   at the far end of each axis keeps index [0, 0, 0] in place, so crop-back is a slice.
+    #   In: image [X, Y, Z] of any dtype; new_shape (X', Y', Z') >= image.shape on every axis.
+    #   Out: a NEW array of new_shape and image.dtype (do not modify `image`).
+    #   Hint: np.zeros with a dtype, then assign into a tuple of slice(0, size) objects.
+    #   Check: pytest grader -k S2.04  (padding a [2, 3, 3] block of ones to [2, 4, 4] leaves
+    #   9 * 2 = 18 ones, all at indices [0:2, 0:3, 0:3])
+    raise NotImplementedError("TASK S2.04: Pad `image` with zeros to `new_shape`, keeping it in the top-left corner.")
+
+
+def normalize_intensity(image: np.ndarray) -> np.ndarray:
+    """Rescale one volume's intensities linearly to [0, 1] by its own minimum and maximum.
+
+    MSD Task04 images differ in scale by four orders of magnitude between cases (maxima from
+    about 120 to 1.7e6), so every volume is normalised on its own, as a whole (not per slice).
+
+    Args:
+        image: array [X, Y, Z] of any real dtype, raw scanner intensities.
+
+    Returns:
+        float32 [X, Y, Z] in [0, 1]: (image - min) / (max - min).
+
+    Raises:
+        ValueError: when the volume is empty or of constant intensity (nothing to rescale).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.size == 0:
+        raise ValueError("cannot normalise an empty volume")
+    # TASK S2.03: Rescale one volume linearly to [0, 1] by its own minimum and maximum.
+    #   Why: scanner intensities differ by four orders of magnitude between cases; the network
+    #   needs one scale. Normalise the whole volume at once, not slice by slice: per-slice
+    #   scaling changes the contrast between neighbouring slices. Labels are never normalised.
+    #   In: image float32 [X, Y, Z], raw intensities. Out: float32 [X, Y, Z], min 0.0, max 1.0.
+    #   Raise ValueError when the volume has constant intensity (max == min): no image there.
+    #   Hint: image.min() and image.max() of the whole array.
+    #   Check: pytest grader -k S2.03  ([[[2, 4], [6, 10]]] becomes [[[0, 0.25], [0.5, 1]]])
+    raise NotImplementedError("TASK S2.03: Rescale one volume linearly to [0, 1] by its own minimum and maximum.")
+
+
+def mpl_image_grid(images: np.ndarray | torch.Tensor) -> plt.Figure:
+    """Draw up to 16 slices in a square grid.
+
+    Args:
+        images: [N, H, W] or [N, 1, H, W] slices (float in [0, 1] or labels); only the first
+            16 are drawn.
+
+    Returns:
+        A matplotlib figure; the caller closes or saves it.
+    """
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[:, 0]
+    images = images[:MAX_GRID_IMAGES]
+    side = max(1, int(np.ceil(np.sqrt(len(images)))))
+    figure, axes = plt.subplots(side, side, figsize=(2 * side, 2 * side), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image in zip(axes.flat, images):
+        axis.imshow(image, cmap="gray")
+    figure.tight_layout()
+    return figure
+
+
+def save_numpy_as_image(arr: np.ndarray, path: str | Path) -> None:
+    """Save a 2-D array as a greyscale image, scaled to its own min and max.
+
+    Args:
+        arr: [H, W] array of any real dtype.
+        path: output file; the format follows the suffix (e.g. ``.png``).
+
+    Raises:
+        ValueError: when ``arr`` is not 2-D.
+    """
+    arr = np.asarray(arr)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D slice, got shape {arr.shape}")
+    plt.imsave(str(path), arr, cmap="gray")
+
+
+def log_to_tensorboard(writer, loss: float, data: torch.Tensor, target: torch.Tensor,
+                       prediction_softmax: torch.Tensor, prediction: torch.Tensor,
+                       counter: int) -> None:
+    """Log the training loss and image panels of one batch to TensorBoard.
+
+    Panels (first 4 slices of the batch, each scaled to [0, 1]): ``Image`` the input,
+    ``Mask`` the ground truth, ``Probability map`` the foreground probability
+    (1 - P(background)) and ``Prediction`` the argmax labels. Whole-tensor operations, no
+    per-pixel loops.
+
+    Args:
+        writer: a ``torch.utils.tensorboard.SummaryWriter``.
+        loss: the batch's loss (scalar).
+        data: float32 [B, 1, H, W] images in [0, 1].
+        target: int [B, 1, H, W] or [B, H, W] labels in {0, 1, 2}.
+        prediction_softmax: float32 [B, C, H, W] class probabilities.
+        prediction: int [B, H, W] or [B, 1, H, W] argmax labels.
+        counter: global step.
+    """
+    writer.add_scalar("Loss", loss, counter)
+    last_label = NUM_CLASSES - 1
+
+    def as_panel(batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.detach()[:PANEL_IMAGES].float().cpu()
+        return batch if batch.ndim == 4 else batch.unsqueeze(1)
+
+    writer.add_images("Image", as_panel(data), counter)
+    writer.add_images("Mask", as_panel(target) / last_label, counter)
+    writer.add_images("Probability map", as_panel(1.0 - prediction_softmax[:, 0]), counter)
+    writer.add_images("Prediction", as_panel(prediction) / last_label, counter)

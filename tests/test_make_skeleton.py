@@ -1,0 +1,270 @@
+"""tools/make_skeleton.py: solution files in, student skeleton out, refusals, --check."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+import make_skeleton  # noqa: E402
+from make_skeleton import SkeletonError, build, strip_solution  # noqa: E402
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def stub(task_id: str, summary: str) -> str:
+    return f'raise NotImplementedError("TASK {task_id}: {summary}")'
+
+
+def test_block_becomes_stub_and_everything_else_is_kept_byte_for_byte():
+    source = dedent('''
+        """Module docstring."""
+        import numpy as np
+
+
+        def area(a: np.ndarray) -> int:
+            """Docstring stays."""
+            a = np.asarray(a)  # a comment stays
+            # TASK S9.01: Count the foreground pixels.
+            #   Hint: np.count_nonzero.
+            # BEGIN SOLUTION
+            total = np.count_nonzero(a)
+            return total
+            # END SOLUTION
+    ''')
+    skeleton, tasks = strip_solution(source, "area.py")
+    assert skeleton == dedent(f'''
+        """Module docstring."""
+        import numpy as np
+
+
+        def area(a: np.ndarray) -> int:
+            """Docstring stays."""
+            a = np.asarray(a)  # a comment stays
+            # TASK S9.01: Count the foreground pixels.
+            #   Hint: np.count_nonzero.
+            {stub("S9.01", "Count the foreground pixels.")}
+    ''')
+    assert [(t.id, t.function, t.line) for t in tasks] == [("S9.01", "area", 8)]
+
+
+@pytest.mark.parametrize("source, indent, function", [
+    (dedent('''
+        class Model:
+            def forward(self, x):
+                # TASK S9.02: Double x.
+                # BEGIN SOLUTION
+                return 2 * x
+                # END SOLUTION
+     '''), " " * 8, "Model.forward"),
+    (dedent('''
+        def outer():
+            def inner(x):
+                # TASK S9.02: Double x.
+                # BEGIN SOLUTION
+                return 2 * x
+                # END SOLUTION
+            return inner
+     '''), " " * 8, "outer.inner"),
+    (dedent('''
+        def total(xs):
+            s = 0
+            for x in xs:
+                if x:
+                    # TASK S9.02: Double x.
+                    # BEGIN SOLUTION
+                    s += 2 * x
+                    # END SOLUTION
+            return s
+     '''), " " * 12, "total"),
+])
+def test_stub_keeps_the_block_indent_in_classes_nested_functions_and_loops(source, indent,
+                                                                           function):
+    skeleton, tasks = strip_solution(source, "f.py")
+    assert f"\n{indent}{stub('S9.02', 'Double x.')}\n" in skeleton
+    assert "2 * x" not in skeleton and "SOLUTION" not in skeleton
+    ast.parse(skeleton)
+    assert tasks[0].function == function
+
+
+def test_single_line_marker_becomes_a_stub_at_its_indent():
+    source = dedent('''
+        class Config:
+            def __init__(self):
+                self.name = "unet"
+                # TASK S9.03: Set the data folder.
+                self.root = "/data"  # SOLUTION
+                self.epochs = 10
+    ''')
+    skeleton, tasks = strip_solution(source, "config.py")
+    assert skeleton.splitlines()[4:6] == [
+        "        " + stub("S9.03", "Set the data folder."), "        self.epochs = 10"]
+    assert "/data" not in skeleton
+    assert tasks[0].function == "Config.__init__"
+
+
+def test_summary_with_quotes_gives_a_valid_string_literal():
+    source = 'def f():\n    # TASK S9.04: Return "yes" or \'no\'.\n    return "yes"  # SOLUTION\n'
+    skeleton, _ = strip_solution(source, "q.py")
+    with pytest.raises(NotImplementedError, match="TASK S9.04: Return \"yes\" or 'no'."):
+        namespace: dict = {}
+        exec(compile(skeleton, "q.py", "exec"), namespace)
+        namespace["f"]()
+
+
+REFUSALS = {
+    "begin_never_closed": ("def f():\n    # TASK S9.05: x.\n    # BEGIN SOLUTION\n"
+                           "    return 1\n", "never closed"),
+    "end_without_begin": ("def f():\n    return 1\n    # END SOLUTION\n", "without a"),
+    "nested_begin": ("def f():\n    # TASK S9.05: x.\n    # BEGIN SOLUTION\n"
+                     "    # TASK S9.06: y.\n    # BEGIN SOLUTION\n    return 1\n"
+                     "    # END SOLUTION\n    # END SOLUTION\n", "cannot nest"),
+    "line_marker_inside_block": ("def f():\n    # TASK S9.05: x.\n    # BEGIN SOLUTION\n"
+                                 "    a = 1  # SOLUTION\n    return a\n    # END SOLUTION\n",
+                                 "cannot nest"),
+    "block_without_task": ("def f():\n    # just a comment\n    # BEGIN SOLUTION\n"
+                           "    return 1\n    # END SOLUTION\n", "without a '# TASK"),
+    "line_without_task": ("def f():\n    return 1  # SOLUTION\n", "without a '# TASK"),
+    "task_at_other_indent": ("def f():\n# TASK S9.05: x.\n    # BEGIN SOLUTION\n"
+                             "    return 1\n    # END SOLUTION\n", "without a '# TASK"),
+    "malformed_id": ("def f():\n    # TASK 4: x.\n    # BEGIN SOLUTION\n    return 1\n"
+                     "    # END SOLUTION\n", "not of the form"),
+    "end_indent_differs": ("def f():\n    # TASK S9.05: x.\n    # BEGIN SOLUTION\n"
+                           "    return 1\n# END SOLUTION\n", "indented differently"),
+    "lone_line_marker": ("def f():\n    # TASK S9.05: x.\n    # SOLUTION\n", "must end"),
+    "output_does_not_parse": ("def f():\n    x = 1\n        # TASK S9.05: x.\n"
+                              "        # BEGIN SOLUTION\n        return x\n"
+                              "        # END SOLUTION\n", "does not parse"),
+    "marker_would_survive": ("def f():\n    # TASK S9.05: x.\n    x = 1  # BEGIN SOLUTION\n"
+                             "    return x\n", "would survive"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_generator_refuses_a_defective_solution_file(name):
+    source, message = REFUSALS[name]
+    with pytest.raises(SkeletonError, match=message) as caught:
+        strip_solution(source, "bad.py")
+    assert "bad.py" in str(caught.value)
+
+
+def make_repo(root: Path, files: dict[str, str]) -> Path:
+    """A tiny repository with solution/section1 and solution/section2/src."""
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for folder in ("solution/section1", "solution/section2/src"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+GOOD = {
+    "solution/section2/src/utils/metrics.py": ("def dice(a, b):\n    # TASK S2.01: Dice.\n"
+                                               "    # BEGIN SOLUTION\n    return 1.0\n"
+                                               "    # END SOLUTION\n"),
+    "solution/section2/src/README.md": "# Tasks\n\n<!-- TASKS -->\n",
+    "solution/section1/eda.py": "def count(x):\n    # TASK S1.01: Count.\n    return 0  # SOLUTION\n",
+    "solution/section1/EDA.ipynb": '{"cells": []}\n',
+}
+
+
+def test_tree_is_mapped_readme_gets_the_task_table_and_other_files_are_copied(tmp_path):
+    repo = make_repo(tmp_path, GOOD)
+    assert make_skeleton.main(["--repo", str(repo)]) == 0
+    assert (repo / "section1/EDA.ipynb").read_text() == GOOD["solution/section1/EDA.ipynb"]
+    assert stub("S1.01", "Count.") in (repo / "section1/eda.py").read_text()
+    readme = (repo / "section2/src/README.md").read_text()
+    assert "| S2.01 | `utils/metrics.py` | `dice` | Dice. |" in readme
+    assert "<!-- TASKS -->" not in readme
+
+
+def test_two_runs_give_identical_output(tmp_path):
+    repo = make_repo(tmp_path, GOOD)
+    first, _ = build(repo)
+    second, _ = build(repo)
+    assert first == second and list(first) == list(second)
+
+
+def test_nothing_is_written_when_one_file_is_defective(tmp_path, capsys):
+    repo = make_repo(tmp_path, {**GOOD, "solution/section2/src/bad.py": REFUSALS[
+        "block_without_task"][0]})
+    assert make_skeleton.main(["--repo", str(repo)]) == 2
+    assert not (repo / "section2").exists() and not (repo / "section1").exists()
+    assert "nothing written" in capsys.readouterr().err
+
+
+def test_a_task_id_used_twice_is_refused(tmp_path):
+    twice = GOOD["solution/section2/src/utils/metrics.py"]
+    repo = make_repo(tmp_path, {**GOOD, "solution/section2/src/other.py": twice})
+    with pytest.raises(SkeletonError, match="S2.01 is used twice"):
+        build(repo)
+
+
+def test_markers_in_a_non_python_file_are_refused(tmp_path):
+    repo = make_repo(tmp_path, {**GOOD, "solution/section1/notes.txt": "x  # SOLUTION\n"})
+    with pytest.raises(SkeletonError, match="notes.txt"):
+        build(repo)
+
+
+def test_check_passes_when_fresh_and_fails_with_a_diff_when_stale(tmp_path, capsys):
+    repo = make_repo(tmp_path, GOOD)
+    make_skeleton.main(["--repo", str(repo)])
+    capsys.readouterr()
+    assert make_skeleton.main(["--repo", str(repo), "--check"]) == 0
+
+    edited = repo / "section2/src/utils/metrics.py"
+    edited.write_text(edited.read_text().replace("Dice.", "Dice!"))
+    (repo / "section1/leftover.py").write_text("x = 1\n")
+    before = edited.read_text()
+    assert make_skeleton.main(["--repo", str(repo), "--check"]) == 1
+    diff = capsys.readouterr().out
+    assert "--- a/section2/src/utils/metrics.py" in diff and "+    # TASK S2.01: Dice." in diff
+    assert "a/section1/leftover.py" in diff
+    assert edited.read_text() == before  # --check writes nothing
+
+
+def test_writing_removes_stale_files_but_keeps_the_students_out_folder(tmp_path):
+    repo = make_repo(tmp_path, GOOD)
+    (repo / "section1/out").mkdir(parents=True)
+    (repo / "section1/out/README.md").write_text("my report\n")
+    (repo / "section1/old.py").write_text("x = 1\n")
+    make_skeleton.main(["--repo", str(repo)])
+    assert not (repo / "section1/old.py").exists()
+    assert (repo / "section1/out/README.md").read_text() == "my report\n"
+
+
+def test_committed_skeleton_equals_the_generators_output():
+    outputs, tasks = build(REPO)
+    assert make_skeleton.differences(REPO, outputs) == "", (
+        "the student skeleton is stale: run python tools/make_skeleton.py and commit it")
+    assert tasks, "the solution marks no TASK"
+
+
+def test_every_task_id_is_in_the_solution_and_the_skeleton():
+    outputs, tasks = build(REPO)
+    skeleton = b"".join(outputs.values()).decode("utf-8", errors="replace")
+    for task in tasks:
+        assert f"# TASK {task.id}: " in skeleton
+        assert f'raise NotImplementedError("TASK {task.id}: ' in skeleton
+    solution_ids = {task.id for task in tasks}
+    assert {f"S2.{n:02d}" for n in range(1, 16)} <= solution_ids
+
+
+def test_unfilled_skeleton_stops_at_the_first_task_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "run_ml_pipeline.py", "--dry-run",
+                             "--out-dir", str(tmp_path)],
+                            cwd=REPO / "section2" / "src", capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Unfinished TASK S2.01 in run_ml_pipeline.py, Config.__init__(): Set the "
+        "data and results paths: root_dir and test_results_dir, as str."]
