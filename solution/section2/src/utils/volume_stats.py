@@ -40,16 +40,17 @@ def Dice3d(a: np.ndarray, b: np.ndarray) -> float:
     Raises:
         ValueError: when either array is not 3-D or the shapes differ.
     """
-    _check_volumes(a, b)
     # TASK S2.12: Compute the Dice coefficient of the two foregrounds, as a float.
     #   Why: Dice is the course's headline metric for how well the prediction overlaps the
     #   ground truth. Labels 1 (anterior) and 2 (posterior) both count as hippocampus, so
     #   binarise first: foreground = label != 0. Both volumes empty: return 1.0 (they agree).
-    #   In: a, b int or bool [X, Y, Z], same shape (already checked). Out: float in [0, 1].
+    #   In: a, b int or bool [X, Y, Z]; raise ValueError unless both are 3-D and of the same
+    #   shape (_check_volumes does it). Out: float in [0, 1].
     #   Hint: boolean masks, & for the intersection, np.count_nonzero for the sizes.
     #   Check: pytest grader -k S2.12  (a mask with itself gives 1.0; two disjoint masks 0.0;
     #   a = [1, 2, 0, 0] and b = [2, 0, 0, 0] as [1, 1, 4] volumes give 2 * 1 / 3 = 0.667)
     # BEGIN SOLUTION
+    _check_volumes(a, b)
     mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
     total = np.count_nonzero(mask_a) + np.count_nonzero(mask_b)
     if total == 0:
@@ -73,16 +74,17 @@ def Jaccard3d(a: np.ndarray, b: np.ndarray) -> float:
     Raises:
         ValueError: when either array is not 3-D or the shapes differ.
     """
-    _check_volumes(a, b)
     # TASK S2.13: Compute the Jaccard index (intersection over union) of the two foregrounds.
     #   Why: the second overlap metric of the report; it punishes errors harder than Dice.
     #   It is the index, not the Jaccard distance (1 - index). Binarise as in Dice3d (labels
     #   1 and 2 are both foreground); both volumes empty: return 1.0.
-    #   In: a, b int or bool [X, Y, Z], same shape (already checked). Out: float in [0, 1].
+    #   In: a, b int or bool [X, Y, Z]; raise ValueError on a shape mismatch, as in Dice3d.
+    #   Out: float in [0, 1].
     #   Hint: | gives the union of two boolean masks.
     #   Check: pytest grader -k S2.13  (for any pair, Jaccard == Dice / (2 - Dice); the
     #   example of S2.12 gives 1 / 2 = 0.5)
     # BEGIN SOLUTION
+    _check_volumes(a, b)
     mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
     union = np.count_nonzero(mask_a | mask_b)
     if union == 0:

@@ -1,0 +1,41 @@
+"""Assertion helpers for grading tests.
+
+Hidden tests report only the property that failed (``check``), never an expected value. A
+test that expects an exception uses ``expect_error``, so that a skeleton stub's
+``NotImplementedError`` never counts as the right error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def check(condition: object, violated: str) -> None:
+    """Fail with ``violated`` (the property, in words) unless ``condition`` holds."""
+    __tracebackhide__ = True
+    if not condition:
+        raise AssertionError(violated)
+
+
+def expect_error(function: Callable, *args, what: str, **kwargs) -> Exception:
+    """Call ``function`` and return the exception it raises; fail if it raises none.
+
+    Args:
+        function: the code under test.
+        what: the situation, for the failure message ("volumes of different shapes").
+
+    Raises:
+        NotImplementedError: re-raised when it is a skeleton stub (the TASK is not done).
+        AssertionError: when nothing is raised.
+    """
+    __tracebackhide__ = True
+    try:
+        function(*args, **kwargs)
+    except NotImplementedError as err:
+        if str(err).startswith("TASK "):
+            raise
+        return err
+    except Exception as err:  # noqa: BLE001 - the course asks for "an exception"
+        return err
+    raise AssertionError(f"{getattr(function, '__name__', 'the function')} raised no "
+                         f"exception for {what}")
