@@ -204,6 +204,42 @@ def _file_format(nifti: nib.filebasedimages.FileBasedImage, path: Path) -> str:
     return f"{name} (magic {magic})" + (", gzip-compressed" if path.suffix == ".gz" else "")
 
 
+def describe_header(header: nib.Nifti1Header, affine: np.ndarray) -> dict:
+    """The facts a NIfTI header states about its voxels.
+
+    Args:
+        header: the file's NIfTI header (``nibabel.load(path).header``).
+        affine: float64 [4, 4], the file's voxel-to-scanner affine, mm.
+
+    Returns:
+        ``{"shape": tuple of ints, "dtype": str, "bits_per_voxel": int, "units": (space,
+        time) str, "spacing_mm": (3,) floats in mm, "axis_codes": (3,) one-letter str}``,
+        the matching fields of HeaderFacts.
+    """
+    # TASK S1.02: Read the header facts: dtype, bits per voxel, units, spacing in mm, axis codes.
+    #   Why: volumes in mm3 need the voxel spacing, and the spacing and orientation are only
+    #   trustworthy if read from the header, never assumed. Convert the spacing to mm with
+    #   MM_PER_UNIT of the spatial unit.
+    #   In: header (nibabel NIfTI header), affine float64 [4, 4]. Out: dict with "shape"
+    #   (tuple of ints), "dtype" (str, e.g. "uint8"), "bits_per_voxel" (int), "units"
+    #   ((space, time) str), "spacing_mm" ((3,) floats, mm), "axis_codes" ((3,) str).
+    #   Hint: header.get_data_shape(), get_data_dtype(), header["bitpix"],
+    #   get_xyzt_units(), get_zooms(), and nibabel.aff2axcodes for the affine.
+    #   Check: pytest grader -k S1.02  (a uint8 file saved with affine diag(-2, 1, 1, 1) has
+    #   spacing (2.0, 1.0, 1.0) mm, 8 bits per voxel and axis codes ("L", "A", "S"))
+    # BEGIN SOLUTION
+    units = header.get_xyzt_units()
+    return {
+        "shape": tuple(int(size) for size in header.get_data_shape()),
+        "dtype": str(header.get_data_dtype()),
+        "bits_per_voxel": int(header["bitpix"]),
+        "units": (str(units[0]), str(units[1])),
+        "spacing_mm": tuple(float(zoom) * MM_PER_UNIT[units[0]] for zoom in header.get_zooms()[:3]),
+        "axis_codes": tuple(nib.aff2axcodes(affine)),
+    }
+    # END SOLUTION
+
+
 def read_header_facts(path: Path) -> tuple[HeaderFacts, nib.Nifti1Image]:
     """Read a NIfTI file's header (not its voxels) and describe it.
 
@@ -212,7 +248,7 @@ def read_header_facts(path: Path) -> tuple[HeaderFacts, nib.Nifti1Image]:
 
     Returns:
         (facts, image): the HeaderFacts of the file, and the nibabel image whose
-        ``dataobj`` reads the voxels on demand.
+        ``dataobj`` reads the voxels on demand (see ``read_voxels``).
 
     Raises:
         ValueError: when the file cannot be read as NIfTI, or is not a 3-D volume; the
@@ -225,35 +261,10 @@ def read_header_facts(path: Path) -> tuple[HeaderFacts, nib.Nifti1Image]:
         raise ValueError(f"{path} cannot be read as NIfTI ({type(err).__name__}: {err})") from err
     if len(nifti.shape) != 3:
         raise ValueError(f"{path} has shape {nifti.shape}; expected a 3-D volume [X, Y, Z]")
-    header = nifti.header
-    file_format = _file_format(nifti, path)  # e.g. "NIfTI-1 single file (magic n+1), gzip"
-    # TASK S1.02: Read the header facts: dtype, bits per voxel, units, spacing in mm, axis codes.
-    #   Why: volumes in mm3 need the voxel spacing, and the spacing and orientation are only
-    #   trustworthy if read from the header, never assumed. Convert the spacing to mm with
-    #   MM_PER_UNIT of the spatial unit.
-    #   In: header (nibabel NIfTI header), nifti.affine float64 [4, 4]. Out: the HeaderFacts
-    #   fields dtype (str), bits_per_voxel (int), units ((space, time) str), spacing_mm
-    #   ((3,) floats, mm), axis_codes ((3,) one-letter str), shape (tuple of ints), affine
-    #   (float64 [4, 4]); path and file_format as given. Return (facts, nifti).
-    #   Hint: header.get_data_dtype(), header["bitpix"], header.get_xyzt_units(),
-    #   header.get_zooms() and nibabel.aff2axcodes.
-    #   Check: pytest grader -k S1.02  (a uint8 file saved with affine diag(-2, 1, 1, 1) has
-    #   spacing (2.0, 1.0, 1.0) mm, 8 bits per voxel and axis codes ("L", "A", "S"))
-    # BEGIN SOLUTION
-    units = header.get_xyzt_units()
-    facts = HeaderFacts(
-        path=path,
-        file_format=file_format,
-        shape=tuple(int(size) for size in nifti.shape),
-        dtype=str(header.get_data_dtype()),
-        bits_per_voxel=int(header["bitpix"]),
-        units=(str(units[0]), str(units[1])),
-        spacing_mm=tuple(float(zoom) * MM_PER_UNIT[units[0]] for zoom in header.get_zooms()[:3]),
-        axis_codes=tuple(nib.aff2axcodes(nifti.affine)),
-        affine=np.asarray(nifti.affine, dtype=np.float64),
-    )
+    affine = np.asarray(nifti.affine, dtype=np.float64)
+    facts = HeaderFacts(path=path, file_format=_file_format(nifti, path), affine=affine,
+                        **describe_header(nifti.header, affine))
     return facts, nifti
-    # END SOLUTION
 
 
 def hippocampus_volume_mm3(seg: np.ndarray, spacing_mm: tuple[float, ...]) -> dict[str, float]:
