@@ -44,6 +44,8 @@ HIDDEN_FOLDER = "hidden"  # tests in grader/hidden/ never ship to students
 CODE = pytest.StashKey[CodeUnderTest]()
 MANIFEST = pytest.StashKey[dict]()
 WRITER = pytest.StashKey[ResultsWriter]()
+# {TASK id: points of every collected test}, before -k or --deselect narrow the run.
+COLLECTED_POINTS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,12 +100,15 @@ def task_of(item: pytest.Item) -> tuple[str, float] | None:
     return marker.args[0], float(marker.kwargs.get("points", 1))
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k, so that `-k S2.04` sees the TASK keywords
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     manifest, code = config.stash[MANIFEST], config.stash[CODE]
     kept, dropped = [], []
+    collected = config.stash.setdefault(COLLECTED_POINTS, {})
     for item in items:
         task = task_of(item)
         if task is not None:
+            collected[task[0]] = collected.get(task[0], 0.0) + task[1]
             if task[0] not in manifest["tasks"]:
                 raise pytest.UsageError(f"{item.nodeid}: TASK {task[0]} is not in "
                                         "grader/points.json")

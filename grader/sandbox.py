@@ -17,14 +17,19 @@ import os
 import resource
 import select
 import signal
+import sysconfig
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 # A failing test's output is cut to this many characters: enough for the reason, not a dump.
 MAX_OUTPUT_CHARS = 2000
 CHILD_THREADS = 1  # torch threads per child: grading runs many children side by side
+# Frames under these folders are the grader's or a library's, never the code under test.
+LIBRARY_PREFIXES = tuple({str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"],
+                          sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ def describe(err: BaseException, hide_details: bool) -> str:
     if isinstance(err, AssertionError):
         text = str(err).strip() or "assertion failed"
         return text.splitlines()[0] if hide_details else text
-    frames = traceback.extract_tb(err.__traceback__)
+    # Point at the deepest frame in the code under test: not the grader, not a library.
+    frames = [frame for frame in traceback.extract_tb(err.__traceback__)
+              if not frame.filename.startswith(LIBRARY_PREFIXES)]
     where = f" (at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
     return f"{type(err).__name__}: {err}{where}"
 

@@ -1,0 +1,98 @@
+"""Checks of the kit itself (run by `pytest grader/` without --submission, never on a submission).
+
+The student skeleton is well formed (every module imports, every TASK has its comment and
+stub, every signature equals the solution's), and the points add up.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.conftest import COLLECTED_POINTS
+from grader.results import load_manifest
+from grader.submission import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+import make_skeleton  # noqa: E402
+
+pytestmark = pytest.mark.kit
+
+
+@pytest.fixture(scope="module")
+def skeleton() -> tuple[dict[str, bytes], list]:
+    """What tools/make_skeleton.py writes, and every TASK of the solution."""
+    return make_skeleton.build(REPO)
+
+
+def python_files(outputs: dict[str, bytes]) -> dict[str, str]:
+    return {path: data.decode() for path, data in outputs.items() if path.endswith(".py")}
+
+
+def test_every_skeleton_module_imports(skeleton):
+    for _, target in make_skeleton.TREES:
+        folder = REPO / target
+        modules = [path.relative_to(target).with_suffix("").as_posix().replace("/", ".")
+                   for path in map(Path, python_files(skeleton[0]))
+                   if path.is_relative_to(target) and path.name != "__init__.py"]
+        script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+        result = subprocess.run([sys.executable, "-c", script, *modules], cwd=folder,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"{target}: {result.stderr.strip().splitlines()[-1:]}"
+
+
+def test_skeleton_holds_every_task_comment_and_stub(skeleton):
+    outputs, tasks = skeleton
+    for task in tasks:
+        files = [data.decode() for path, data in outputs.items() if path.endswith("/" + task.path)]
+        assert any(f"# TASK {task.id}: {task.summary}" in text and task.stub in text
+                   for text in files), f"TASK {task.id}: comment or stub missing in {task.path}"
+
+
+def signatures(source: str) -> dict[str, str]:
+    """{qualified function name: its signature as source} of a module."""
+    found = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                returns = ast.unparse(child.returns) if child.returns else ""
+                found[prefix + child.name] = f"({ast.unparse(child.args)}) -> {returns}"
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+
+    visit(ast.parse(source), "")
+    return found
+
+
+def test_skeleton_signatures_equal_the_solutions(skeleton):
+    for path, text in python_files(skeleton[0]).items():
+        for source_dir, target in make_skeleton.TREES:
+            if path.startswith(target + "/"):
+                solution = (REPO / source_dir / path[len(target) + 1:]).read_text()
+                assert signatures(text) == signatures(solution), f"{path}: signatures differ"
+
+
+def test_points_of_the_tests_add_up_to_each_task_and_the_total(request):
+    manifest = load_manifest()
+    assert sum(task["points"] for task in manifest["tasks"].values()) == manifest["total"]
+    collected = request.config.stash.get(COLLECTED_POINTS, {})
+    if not set(collected) >= {"S2.12", "R2.01"}:
+        pytest.skip("run the whole grader (`pytest grader/`) to add up the points")
+    assert {task: collected.get(task, 0) for task in manifest["tasks"]} == {
+        task: entry["points"] for task, entry in manifest["tasks"].items()}
+
+
+def test_every_task_of_the_solution_has_points_and_a_test(skeleton, request):
+    manifest = load_manifest()
+    solution_ids = {task.id for task in skeleton[1]}
+    assert solution_ids <= set(manifest["tasks"]), "TASKs without points in grader/points.json"
+    collected = request.config.stash.get(COLLECTED_POINTS, {})
+    if not set(collected) >= {"S2.12", "R2.01"}:
+        pytest.skip("run the whole grader (`pytest grader/`) to see every test")
+    assert solution_ids <= set(collected), "TASKs without a grading test"
