@@ -11,7 +11,8 @@ hippocampus volume in mm3 and lists every misfit with its reasons; ``curate`` th
 the clean pairs byte for byte into a curated data set, with ``cases.csv`` and a volume
 histogram (written by the sibling module ``eda_output``). Run it all from this folder::
 
-    python eda.py --data-dir ../../data/TrainingSet --out-dir out/results/eda
+    python eda.py                       # data: the nearest data/TrainingSet above this folder
+    python eda.py --data-dir DATA_DIR --out-dir OUT_DIR --overwrite
 """
 
 from __future__ import annotations
