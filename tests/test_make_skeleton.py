@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import textwrap
@@ -268,3 +269,23 @@ def test_unfilled_skeleton_stops_at_the_first_task_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "Unfinished TASK S2.01 in run_ml_pipeline.py, Config.__init__(): Set the "
         "data and results paths: root_dir and test_results_dir, as str."]
+
+
+def test_notebook_cells_tagged_solution_become_blank_answer_cells():
+    notebook = {"cells": [
+        {"cell_type": "markdown", "id": "q", "metadata": {}, "source": ["Question?"]},
+        {"cell_type": "markdown", "id": "a", "metadata": {"tags": ["solution"]},
+         "source": ["The answer is 42."]},
+        {"cell_type": "code", "id": "c", "metadata": {"tags": ["solution", "keep"]},
+         "source": ["x = 42"], "outputs": [], "execution_count": None}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    student = json.loads(make_skeleton.strip_notebook(json.dumps(notebook), "EDA.ipynb"))
+    assert [cell["source"] for cell in student["cells"]] == [
+        ["Question?"], ["*Your answer here.*"], ["# Your code here."]]
+    assert student["cells"][1]["metadata"] == {}
+    assert student["cells"][2]["metadata"] == {"tags": ["keep"]}
+
+
+def test_a_notebook_that_is_not_json_is_refused():
+    with pytest.raises(SkeletonError, match="EDA.ipynb is not a valid notebook"):
+        make_skeleton.strip_notebook("{not json", "EDA.ipynb")

@@ -14,7 +14,8 @@ or, for one line, ``code  # SOLUTION`` under its TASK comment. Each marked block
 ``raise NotImplementedError("TASK S2.04: <the TASK's first line>")`` at the block's indent;
 the marker lines and the solution code vanish; every other line (the TASK comments included) is
 kept byte for byte. A ``README.md`` line ``<!-- TASKS -->`` becomes a table of the tree's TASKs.
-Other files are copied as they are.
+In a notebook, cells tagged ``solution`` (reference answers) become blank answer cells. Other
+files are copied as they are.
 
 Nothing is written when a marker is unbalanced or nested, a block has no TASK comment, a TASK
 id is malformed or used twice, an output file does not parse, or marker text would survive.
@@ -51,6 +52,8 @@ LINE_SUFFIX = "# SOLUTION"
 TASK_LINE = re.compile(r"# TASK (?P<id>\S+): (?P<summary>\S.*)$")
 TASK_ID = re.compile(r"S\d\.\d{2}$")  # section digit, two-digit number: S2.04
 TABLE_PLACEHOLDER = "<!-- TASKS -->"
+SOLUTION_TAG = "solution"  # notebook cells with this tag hold reference answers
+BLANK_CELLS = {"markdown": "*Your answer here.*", "code": "# Your code here."}
 # Marker text in any form that must not reach a student file.
 SURVIVOR = re.compile(r"#\s*(BEGIN|END)\s+SOLUTION|#\s*SOLUTION\s*$", re.MULTILINE)
 
@@ -192,6 +195,33 @@ def strip_solution(source: str, path: str) -> tuple[str, list[Task]]:
     return skeleton, tasks
 
 
+def strip_notebook(source: str, path: str) -> str:
+    """Turn a solution notebook into the student's: cells tagged "solution" become blanks.
+
+    A markdown cell tagged ``solution`` (a reference answer) becomes "*Your answer here.*", a
+    code cell tagged so becomes "# Your code here."; every other cell is kept as it is.
+
+    Raises:
+        SkeletonError: when the notebook is not valid JSON or Python marker text survives.
+    """
+    try:
+        notebook = json.loads(source)
+    except json.JSONDecodeError as err:
+        raise SkeletonError(f"{path} is not a valid notebook: {err}") from err
+    for cell in notebook.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SOLUTION_TAG in tags:
+            cell["metadata"]["tags"] = [tag for tag in tags if tag != SOLUTION_TAG]
+            if not cell["metadata"]["tags"]:
+                del cell["metadata"]["tags"]
+            cell["source"] = [BLANK_CELLS.get(cell["cell_type"], "")]
+    text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"  # nbformat's own layout
+    if SURVIVOR.search(text):
+        raise SkeletonError(f"{path}: solution markers work only in Python files; they would "
+                            "survive here")
+    return text
+
+
 def task_table(tasks: list[Task]) -> str:
     """A Markdown table of TASKs: id, file, function, what to do."""
     rows = ["| TASK | file | function | what to do |", "|---|---|---|---|"]
@@ -230,6 +260,8 @@ def build(repo: Path, trees=TREES) -> tuple[dict[str, bytes], list[Task]]:
                 text, tasks = strip_solution(data.decode("utf-8"), relative)
                 tree_tasks += tasks
                 data = text.encode("utf-8")
+            elif path.suffix == ".ipynb":
+                data = strip_notebook(data.decode("utf-8"), f"{source_dir}/{relative}").encode()
             elif SURVIVOR.search(data.decode("utf-8", errors="replace")):
                 raise SkeletonError(f"{source_dir}/{relative}: solution markers work only in "
                                     "Python files; they would survive here")
