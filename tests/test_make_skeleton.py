@@ -174,7 +174,7 @@ GOOD = {
                                                "    # END SOLUTION\n"),
     "solution/section2/src/README.md": "# Tasks\n\n<!-- TASKS -->\n",
     "solution/section1/eda.py": "def count(x):\n    # TASK S1.01: Count.\n    return 0  # SOLUTION\n",
-    "solution/section1/EDA.ipynb": '{"cells": []}\n',
+    "solution/section1/EDA.ipynb": '{\n "cells": []\n}\n',  # nbformat's layout
 }
 
 
