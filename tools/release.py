@@ -1,0 +1,296 @@
+"""Build the student release and the Gradescope autograder from this kit.
+
+    python tools/release.py [--out dist]   # dist/student/, student.zip, autograder.zip
+
+First the skeleton check of ``tools/make_skeleton.py``: a stale skeleton is refused and nothing
+is written. ``student/`` (and ``student.zip``) holds the student README, ``requirements.txt``,
+``section1/``, ``section2/`` without run outputs, ``tools/get_data.py``, the public tests with
+the grader modules they import, and a ``pytest.ini``; every text file in it is then scanned for
+solution marker text and for the lines of ``solution/``'s solution blocks, and a hit removes
+this run's output. ``autograder.zip`` follows Gradescope's layout
+(https://gradescope-autograders.readthedocs.io/en/latest/specs/): ``setup.sh`` and
+``run_autograder`` at its root, the grader with its hidden tests, and what the grader reads at
+run time. It holds no ``solution/``: a submission is graded without one, and the kit's own
+tests (``grader/kit/``) never run on a submission. Both zips are deterministic (sorted entries,
+fixed dates and modes). The templates live in ``tools/release/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import shutil
+import stat
+import sys
+import zipfile
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent
+REPO = TOOLS.parent
+TEMPLATES = TOOLS / "release"
+sys.path.insert(0, str(TOOLS))
+import make_skeleton  # noqa: E402
+
+# Never shipped from any tree: caches, run outputs, model weights, data.
+SKIPPED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "runs",
+                           ".DS_Store"})
+CACHE_SUFFIXES = (".pyc",)
+DATA_SUFFIXES = (".pyc", ".pth", ".tmp", ".nii", ".nii.gz", ".tar")
+# Student release: folders shipped whole (less run outputs), single files, and templates
+# (release name -> file in tools/release/).
+STUDENT_TREES = ("section1", "section2/src", "section2/out")
+RUN_OUTPUTS = ("section1/out/results/", "section2/out/results/")
+STUDENT_FILES = ("requirements.txt", "tools/get_data.py")
+STUDENT_TEMPLATES = {"README.md": "student_README.md", "pytest.ini": "pytest.ini",
+                     ".gitignore": "gitignore"}
+PUBLIC_GRADER = ("grader/__init__.py", "grader/conftest.py", "grader/points.json")
+HAND_IN_TEMPLATES = ("section1/out/README.md", "section2/out/README.md")
+# Autograder: the grader less what never runs on a submission, plus what it reads at run time.
+AUTOGRADER_SKIPPED = ("grader/kit/", "grader/mutants/", "grader/grade_all.py")
+AUTOGRADER_FILES = ("requirements.txt", "tools/get_data.py")  # and HAND_IN_TEMPLATES
+AUTOGRADER_TEMPLATES = {name: name for name in ("setup.sh", "run_autograder", "pytest.ini",
+                                                "README_autograder.md")}
+EXECUTABLE = frozenset({"setup.sh", "run_autograder"})
+# Paths that must never reach a student.
+INSTRUCTOR_ONLY = ("solution/", "grader/hidden/", "grader/kit/", "grader/mutants/",
+                   "grader/grade_all.py", "tools/make_skeleton.py", "tools/release.py",
+                   "tools/benchmark.py", "tools/release/")
+
+MARKER_TEXT = re.compile(r"BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION\s*$", re.MULTILINE)
+MIN_LEAK_CHARS = 26  # shorter solution lines (`return dice`, `x = x.float()`) are too common
+TORCH_PIN = re.compile(r"^torch==(?P<version>[\w.]+)\s*$", re.MULTILINE)
+PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
+UNIX = 3  # zip "made by" system whose external_attr carries Unix permission bits
+
+
+class ReleaseError(RuntimeError):
+    """A release that must not be built; the message says why and what to do."""
+
+
+def check_skeleton(repo: Path) -> None:
+    """Refuse a student skeleton that differs from what the solution generates.
+
+    Raises:
+        ReleaseError: when the skeleton is stale or the solution's markers are broken.
+    """
+    try:
+        outputs, _ = make_skeleton.build(repo)
+    except make_skeleton.SkeletonError as err:
+        raise ReleaseError(f"the solution cannot be turned into a skeleton: {err}") from err
+    stale = [name for name, data in outputs.items()
+             if not (repo / name).is_file() or (repo / name).read_bytes() != data]
+    stale += make_skeleton.stale_files(repo, outputs)
+    if stale:
+        raise ReleaseError("the student skeleton is stale (these files differ from what "
+                           f"the solution generates: {', '.join(sorted(stale))}); run "
+                           "`python tools/make_skeleton.py`, review and commit the result")
+
+
+def files_under(repo: Path, folder: str, suffixes: tuple[str, ...] = DATA_SUFFIXES,
+                skipped: tuple[str, ...] = ()) -> list[str]:
+    """Files under ``repo/folder`` as sorted repo-relative paths, without caches and outputs."""
+    found = []
+    for path in (repo / folder).rglob("*"):
+        relative = path.relative_to(repo).as_posix()
+        if (path.is_file() and not path.is_symlink()
+                and not SKIPPED_PARTS.intersection(path.relative_to(repo).parts)
+                and not relative.endswith(suffixes) and not relative.startswith(skipped)):
+            found.append(relative)
+    return sorted(found)
+
+
+def grader_imports(path: Path) -> set[str]:
+    """Dotted ``grader.*`` modules a file imports or loads through ``pytest_plugins``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:  # the grader imports absolutely
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "pytest_plugins"
+                                                  for target in node.targets):
+            names.update(leaf.value for leaf in ast.walk(node.value)
+                         if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str))
+    return {name for name in names if name.split(".")[0] == "grader"}
+
+
+def public_grader_files(repo: Path) -> list[str]:
+    """The self-check: plugin, points, ``grader/public/`` and every grader module they import."""
+    wanted = set(PUBLIC_GRADER) | set(files_under(repo, "grader/public", CACHE_SUFFIXES))
+    todo = sorted(wanted)
+    while todo:
+        relative = todo.pop()
+        if not relative.endswith(".py"):
+            continue
+        for name in grader_imports(repo / relative):
+            stem = name.replace(".", "/")
+            for candidate in (f"{stem}.py", f"{stem}/__init__.py"):
+                if (repo / candidate).is_file() and candidate not in wanted:
+                    wanted.add(candidate)
+                    todo.append(candidate)
+    return sorted(wanted)
+
+
+def require(repo: Path, paths: list[str]) -> None:
+    """Raise ReleaseError naming every path of ``paths`` that is not a file of ``repo``."""
+    missing = [path for path in paths if not (repo / path).is_file()]
+    if missing:
+        raise ReleaseError(f"missing from {repo}: {', '.join(missing)}")
+
+
+def template(name: str, values: dict[str, str]) -> bytes:
+    """A file of ``tools/release/`` with its ``@KEY@`` placeholders filled in."""
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    left = PLACEHOLDER.search(text)
+    if left:
+        raise ReleaseError(f"tools/release/{name}: placeholder {left.group(0)} has no value")
+    return text.encode("utf-8")
+
+
+def points_table(repo: Path) -> str:
+    """A Markdown table of ``grader/points.json``: TASK, points, what it is about."""
+    manifest = json.loads((repo / "grader" / "points.json").read_text(encoding="utf-8"))
+    rows = ["| TASK | points | what |", "|---|---|---|"]
+    rows += [f"| {task} | {entry['points']} | {entry['title']} |"
+             for task, entry in manifest["tasks"].items()]
+    return "\n".join(rows + [f"| total | {manifest['total']} | |"])
+
+
+def student_files(repo: Path) -> dict[str, bytes]:
+    """Every file of the student release, keyed by its path in the release.
+
+    Raises:
+        ReleaseError: when an instructor-only path would be shipped.
+    """
+    paths = [path for tree in STUDENT_TREES for path in files_under(repo, tree, skipped=RUN_OUTPUTS)]
+    paths += list(STUDENT_FILES) + public_grader_files(repo)
+    require(repo, paths)
+    instructor = sorted(path for path in paths if path.startswith(INSTRUCTOR_ONLY))
+    if instructor:
+        raise ReleaseError(f"instructor-only files would ship: {', '.join(instructor)} (the "
+                           "public tests import them, or they sit in a student folder)")
+    files = {path: (repo / path).read_bytes() for path in paths}
+    values = {"POINTS_TABLE": points_table(repo)}
+    files.update({name: template(source, values) for name, source in STUDENT_TEMPLATES.items()})
+    return files
+
+
+def autograder_files(repo: Path) -> dict[str, bytes]:
+    """Every file of ``autograder.zip``, keyed by its path below ``/autograder/source``.
+
+    Raises:
+        ReleaseError: when requirements.txt pins no torch version for setup.sh.
+    """
+    require(repo, list(AUTOGRADER_FILES))
+    pin = TORCH_PIN.search((repo / "requirements.txt").read_text(encoding="utf-8"))
+    if pin is None:
+        raise ReleaseError("requirements.txt has no `torch==<version>` line; setup.sh installs "
+                           "that version's CPU build")
+    paths = files_under(repo, "grader", CACHE_SUFFIXES, skipped=AUTOGRADER_SKIPPED)
+    paths += list(AUTOGRADER_FILES) + [path for path in HAND_IN_TEMPLATES
+                                       if (repo / path).is_file()]
+    files = {path: (repo / path).read_bytes() for path in paths}
+    values = {"TORCH_VERSION": pin["version"]}
+    files.update({name: template(source, values) for name, source in AUTOGRADER_TEMPLATES.items()})
+    return files
+
+
+def solution_lines(repo: Path) -> set[str]:
+    """Stripped lines of every solution block (and ``# SOLUTION`` line) of ``solution/``."""
+    lines = set()
+    for path in sorted((repo / "solution").rglob("*.py")):
+        inside = False
+        for line in path.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if stripped in (make_skeleton.BEGIN, make_skeleton.END):
+                inside = stripped == make_skeleton.BEGIN
+            elif inside:
+                lines.add(stripped)
+            elif stripped.endswith(make_skeleton.LINE_SUFFIX):
+                lines.add(stripped[:-len(make_skeleton.LINE_SUFFIX)].strip())
+    return {line for line in lines if len(line) >= MIN_LEAK_CHARS}
+
+
+def find_leaks(folder: Path, secret_lines: set[str]) -> list[str]:
+    """Marker text or solution lines in the text files under ``folder``, one entry per hit."""
+    leaks = []
+    for path in sorted(folder.rglob("*")):
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        except UnicodeDecodeError:
+            continue  # a binary file (a figure) holds no source code
+        relative = path.relative_to(folder).as_posix()
+        leaks += [f"{relative}: marker text {hit.group(0)!r}" for hit in MARKER_TEXT.finditer(text)]
+        leaks += [f"{relative}: solution line {line!r}" for line in sorted(secret_lines)
+                  if line in text]
+    return leaks
+
+
+def write_zip(path: Path, files: dict[str, bytes]) -> None:
+    """A deterministic zip: sorted entries, fixed date, mode 644 (755 for EXECUTABLE)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.create_system = UNIX
+            info.compress_type = zipfile.ZIP_DEFLATED
+            mode = 0o755 if name in EXECUTABLE else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            archive.writestr(info, files[name], compresslevel=9)
+
+
+def remove(paths: list[Path]) -> None:
+    """Remove this tool's outputs (never anything else in the output folder)."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; returns the exit status (0 built, 1 refused)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for student/, student.zip and autograder.zip "
+                             "(default: dist/ in the kit's root folder)")
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help=f"the kit's root folder (default: {REPO})")
+    args = parser.parse_args(argv)
+    repo = args.repo.resolve()
+    out = args.out if args.out is not None else repo / "dist"
+    try:
+        check_skeleton(repo)
+        student, autograder = student_files(repo), autograder_files(repo)
+    except ReleaseError as err:
+        print(f"release: nothing written: {err}", file=sys.stderr)
+        return 1
+    for missing in (name for name in HAND_IN_TEMPLATES if name not in student):
+        print(f"release: warning: {missing} is missing, so students get no template for it",
+              file=sys.stderr)
+    outputs = [out / "student", out / "student.zip", out / "autograder.zip"]
+    remove(outputs)
+    for name, data in student.items():
+        (outputs[0] / name).parent.mkdir(parents=True, exist_ok=True)
+        (outputs[0] / name).write_bytes(data)
+    leaks = find_leaks(outputs[0], solution_lines(repo))
+    if leaks:
+        remove(outputs)
+        print("release: refused, output removed: solution text in the student release:\n  "
+              + "\n  ".join(leaks), file=sys.stderr)
+        return 1
+    write_zip(outputs[1], student)
+    write_zip(outputs[2], autograder)
+    print(f"release: {outputs[0]} ({len(student)} files), {outputs[1]} "
+          f"({outputs[1].stat().st_size // 1024} KiB), {outputs[2]} ({len(autograder)} files, "
+          f"{outputs[2].stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

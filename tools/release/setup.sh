@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Gradescope runs this once, as root, while it builds the autograder image. The zip's files
+# sit in /autograder/source. Everything goes into a virtual environment, so the script works
+# whether or not the base image's Python lets pip install system-wide.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+apt-get update
+apt-get install -y python3 python3-pip python3-venv
+python3 -m venv /autograder/venv
+PIP=/autograder/venv/bin/pip
+"$PIP" install --upgrade pip
+
+# The CPU build of torch first: requirements.txt pins the same version, which pip then finds
+# installed instead of fetching the much larger CUDA build.
+"$PIP" install "torch==@TORCH_VERSION@" --index-url https://download.pytorch.org/whl/cpu
+"$PIP" install -r /autograder/source/requirements.txt
+
+# The MSD hippocampus data (CC BY-SA 4.0) into /autograder/source/data/TrainingSet, where the
+# grader looks for the ground truth of a submission's saved test predictions.
+/autograder/venv/bin/python /autograder/source/tools/get_data.py
