@@ -1,7 +1,7 @@
 """The grader's pytest plugin: what is graded, points per TASK, isolation, Gradescope results.
 
     pytest grader/                          # check the kit: skeleton well formed, solution full marks
-    pytest grader/ --submission DIR         # grade a student's folder (its section2/, section1/)
+    pytest grader/ --submission=DIR         # grade a student's folder (its section2/, section1/)
     pytest grader/ -k S2.04                 # one TASK (students: the public tests)
 
 Every grading test carries ``@pytest.mark.task("<id>", points=<n>)``. Its body runs in a
@@ -31,6 +31,15 @@ import scipy.ndimage  # noqa: E402, F401
 import torch  # noqa: E402, F401
 import torch.utils.tensorboard  # noqa: E402, F401
 import tqdm  # noqa: E402, F401
+
+import sys  # noqa: E402
+
+# `--submission DIR` (with a space) would let pytest take DIR for a test path before this file
+# registers the option, and load DIR's conftest.py and pytest.ini: a submission could grade
+# itself. Only `--submission=DIR` is safe; refuse the other form before anything else runs.
+if "--submission" in sys.argv[1:]:
+    raise pytest.UsageError("write --submission=DIR (with '='): with a space, pytest would "
+                            "load the submission's own conftest.py and pytest.ini")
 
 from grader.results import ResultsWriter, TestResult, load_manifest  # noqa: E402
 from grader.sandbox import run_isolated  # noqa: E402
