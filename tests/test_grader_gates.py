@@ -185,8 +185,8 @@ def losses(mutant: Mutant, batch: dict[str, Grade], own_task: bool) -> list[str]
     """Tests the unchanged solution passes and the mutant fails, of its TASK or the others.
 
     Returns:
-        "name: first line of the failure" for each such test; a test of the solution run
-        missing from the mutant's run counts as failed.
+        "name: first line of the failure" for each such test, "name [hidden]: ..." for a
+        hidden one; a test of the solution run missing from the mutant's run counts as failed.
     """
     __tracebackhide__ = True
     baseline, mutated = batch[SOLUTION], batch[mutant.name]
@@ -200,7 +200,8 @@ def losses(mutant: Mutant, batch: dict[str, Grade], own_task: bool) -> list[str]
         after = mutant_tests.get(name)
         if after is None or after["status"] != "passed":
             why = first_line(after["output"]) if after else "did not run"
-            lost.append(f"{name}: {why}")
+            hidden = " [hidden]" if test["visibility"] != "visible" else ""
+            lost.append(f"{name}{hidden}: {why}")
     return lost
 
 
