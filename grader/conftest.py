@@ -36,10 +36,14 @@ import sys  # noqa: E402
 
 # `--submission DIR` (with a space) would let pytest take DIR for a test path before this file
 # registers the option, and load DIR's conftest.py and pytest.ini: a submission could grade
-# itself. Only `--submission=DIR` is safe; refuse the other form before anything else runs.
-if "--submission" in sys.argv[1:]:
-    raise pytest.UsageError("write --submission=DIR (with '='): with a space, pytest would "
-                            "load the submission's own conftest.py and pytest.ini")
+# itself. The same holds for every option below. Only `--option=value` is safe; refuse the
+# other form before anything else runs.
+GRADER_OPTIONS = ("--submission", "--results", "--task-timeout", "--memory-mb")
+for _option in GRADER_OPTIONS:
+    if _option in sys.argv[1:]:
+        raise pytest.UsageError(f"write {_option}=VALUE (with '='): with a space, pytest "
+                                "takes the value for a test path and may load a conftest.py "
+                                "or pytest.ini from there")
 
 from grader.results import ResultsWriter, TestResult, load_manifest  # noqa: E402
 from grader.sandbox import run_isolated  # noqa: E402
@@ -49,6 +53,7 @@ from grader.submission import (CodeUnderTest, SubmissionError, copy_submission, 
 DEFAULT_TIMEOUT_S = 60.0  # per test; the slowest public test takes a few seconds on 2 cores
 DEFAULT_MEMORY_MB = 3072  # per test, beyond the libraries every child inherits
 HIDDEN_FOLDER = "hidden"  # tests in grader/hidden/ never ship to students
+GRADER_DIR = Path(__file__).resolve().parent
 
 CODE = pytest.StashKey[CodeUnderTest]()
 MANIFEST = pytest.StashKey[dict]()
@@ -150,7 +155,8 @@ def real_data() -> Path:
 
 
 def is_hidden(item: pytest.Item) -> bool:
-    return HIDDEN_FOLDER in Path(str(item.path)).parts
+    """True for a test in grader/hidden/ (never shipped to students)."""
+    return Path(str(item.path)).resolve().is_relative_to(GRADER_DIR / HIDDEN_FOLDER)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -166,6 +172,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     outcome = run_isolated(functools.partial(pyfuncitem.obj, **arguments), timeout_s=timeout,
                            memory_mb=pyfuncitem.config.getoption("--memory-mb"),
                            hide_details=is_hidden(pyfuncitem))
+    if outcome.status == "skipped":
+        pytest.skip(outcome.output)
     if outcome.status != "passed":
         pytest.fail(f"TASK {task[0]}: {outcome.output}", pytrace=False)
     return True

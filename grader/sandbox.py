@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 # A failing test's output is cut to this many characters: enough for the reason, not a dump.
 MAX_OUTPUT_CHARS = 2000
 CHILD_THREADS = 1  # torch threads per child: grading runs many children side by side
@@ -32,9 +34,12 @@ LIBRARY_PREFIXES = tuple({str(Path(__file__).resolve().parent), sysconfig.get_pa
                           sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 
 
+END_OF_MESSAGE = b"\n"  # ends the child's JSON outcome (JSON text holds no raw newline)
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What happened in the child: ``status`` is "passed" or "failed"; ``output`` says why."""
+    """What happened in the child: "passed", "failed" or "skipped"; ``output`` says why."""
 
     status: str
     output: str = ""
@@ -84,14 +89,24 @@ def _child(body: Callable[[], None], write_fd: int, memory_mb: int, hide_details
             torch.set_num_threads(CHILD_THREADS)
             body()
             outcome = Outcome("passed")
+        except pytest.skip.Exception as skip:
+            outcome = Outcome("skipped", str(skip.msg))
         except MemoryError:
             outcome = Outcome("failed", f"ran out of memory: the limit is {memory_mb} MB")
         except BaseException as err:  # noqa: BLE001 - everything the submission raises is reported
             outcome = Outcome("failed", describe(err, hide_details)[:MAX_OUTPUT_CHARS])
-        os.write(write_fd, json.dumps(outcome.__dict__).encode())
+        os.write(write_fd, json.dumps(outcome.__dict__).encode() + END_OF_MESSAGE)
         status = 0
     finally:
         os._exit(status)
+
+
+def _kill(pid: int) -> None:
+    """Kill the process group ``pid`` leads (the child and what it started), if any is left."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run_isolated(body: Callable[[], None], timeout_s: float, memory_mb: int,
@@ -123,22 +138,22 @@ def run_isolated(body: Callable[[], None], timeout_s: float, memory_mb: int,
         if not ready:
             continue
         chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break
         chunks.append(chunk)
+        # Done when the message is complete or the pipe closes; a process the test code
+        # started may keep the pipe open long after the child has answered.
+        if not chunk or chunk.endswith(END_OF_MESSAGE):
+            break
     os.close(read_fd)
     if timed_out:
-        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-            try:
-                kill()
-            except ProcessLookupError:
-                pass
+        _kill(pid)
     _, wait_status = os.waitpid(pid, 0)
+    _kill(pid)  # whatever the test code left running in the child's process group
     if timed_out:
         return Outcome("failed", f"timed out after {timeout_s:g} s (an infinite loop, or far "
                                  "too slow); the test was stopped")
-    if chunks:
-        return Outcome(**json.loads(b"".join(chunks)))
+    message = b"".join(chunks)
+    if message.endswith(END_OF_MESSAGE):
+        return Outcome(**json.loads(message))
     if os.WIFSIGNALED(wait_status):
         name = signal.Signals(os.WTERMSIG(wait_status)).name
         return Outcome("failed", f"the process running the code crashed ({name})")

@@ -51,6 +51,16 @@ def hits_a_stub() -> None:
     raise NotImplementedError("TASK S2.04: Pad the image.")
 
 
+def skips() -> None:
+    pytest.skip("no real data here")
+
+
+def leaves_a_sleeping_process() -> None:
+    if os.fork() == 0:  # e.g. a DataLoader worker that outlives the test
+        time.sleep(30)
+        os._exit(0)
+
+
 @pytest.mark.parametrize("body, status, words", [
     (passes, "passed", ""),
     (loops_forever, "failed", "timed out after 1 s"),
@@ -59,6 +69,8 @@ def hits_a_stub() -> None:
     (segfaults, "failed", "crashed (SIGSEGV)"),
     (allocates_too_much, "failed", "ran out of memory"),
     (hits_a_stub, "failed", "TASK S2.04 is not done yet"),
+    (skips, "skipped", "no real data here"),
+    (leaves_a_sleeping_process, "passed", ""),
 ])
 def test_isolated_body_costs_only_its_own_outcome(body, status, words):
     outcome = run_isolated(body, timeout_s=1, memory_mb=512)
