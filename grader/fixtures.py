@@ -1,0 +1,353 @@
+"""Shared helpers of the section 2 grading tests: synthetic data, configs, probe models.
+
+Test bodies run in a forked child (see ``grader/sandbox.py``). Everything here builds NumPy
+data, writes NIfTI files, or defines classes; torch modules defined here are created only
+inside test bodies, so the parent never runs a torch computation.
+
+The reference implementations (``reference_*``, ``ReferenceSlices``) stand in for a
+submission's own helpers where a test grades one TASK and must not lose points for another:
+the loader tests of S2.03, S2.04 and S2.05 and the S2.11 tests use the reference
+``med_reshape`` or normalisation, the S2.07 tests feed ``train_loader`` from ReferenceSlices,
+and the S2.08, S2.14 and S2.15 tests use the reference Dice and Jaccard.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+# Imported here, in the parent, so that forked children inherit them instead of each importing
+# them again: the first torch.optim.Optimizer() imports torch._dynamo (seconds on a busy CPU),
+# and utils/utils.py imports pyplot. No computation runs at import. (grader/conftest.py's
+# preload list is the better home for these two lines.)
+import matplotlib.pyplot  # noqa: E402, F401
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch._dynamo  # noqa: E402, F401
+from torch import nn  # noqa: E402
+
+PATCH = 16  # px: divisible by 2**4, as a course-starter U-Net (4 poolings) needs
+NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04)
+# Intensity of each label in a synthetic normalised image: background 0, anterior 0.5,
+# posterior 1. OracleModel maps these intensities back to their labels.
+LABEL_INTENSITY = (0.0, 0.5, 1.0)
+ORACLE_SHARPNESS = 50.0  # logits -50 * (x - centre)**2: a clear winner for every voxel
+
+
+# -- NIfTI files and volumes -----------------------------------------------------------------
+def write_nifti(path: Path, array: np.ndarray) -> Path:
+    """Save ``array`` (its dtype kept) as a NIfTI file with an identity affine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(array, np.eye(4)), path)
+    return path
+
+
+def write_training_set(root: Path, cases: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """Write ``{file name: (image, seg)}`` in the course layout root/images, root/labels."""
+    for name, (image, seg) in cases.items():
+        write_nifti(root / "images" / name, image)
+        write_nifti(root / "labels" / name, seg)
+    return root
+
+
+def by_filename(data) -> dict[str, dict]:
+    """``{filename: volume}`` of what LoadHippocampusData returned (a list or an array).
+
+    A course-starter loader lists the files in directory order, so tests find volumes by name.
+    """
+    volumes = list(data)
+    assert all(isinstance(volume, dict) and "filename" in volume for volume in volumes), (
+        "LoadHippocampusData must return dicts with 'image', 'seg' and 'filename'")
+    return {os.path.basename(str(volume["filename"])): volume for volume in volumes}
+
+
+def random_seg(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """uint8 labels in {0, 1, 2} of ``shape``, holding at least one 0 and one 2."""
+    rng = np.random.default_rng(seed)
+    seg = rng.choice(NUM_CLASSES, size=shape, p=(0.5, 0.25, 0.25)).astype(np.uint8)
+    seg.flat[0], seg.flat[-1] = 0, 2
+    return seg
+
+
+def oracle_image(seg: np.ndarray) -> np.ndarray:
+    """float32 image whose intensity says the label: 0, 0.5 or 1 (see LABEL_INTENSITY)."""
+    return np.take(np.array(LABEL_INTENSITY, dtype=np.float32), seg)
+
+
+def raw_image(seg: np.ndarray, low: float, high: float, dtype=np.float32) -> np.ndarray:
+    """Raw intensities in [low, high] whose min-max normalisation is ``oracle_image(seg)``."""
+    return (low + (high - low) * oracle_image(seg).astype(np.float64)).astype(dtype)
+
+
+def reference_med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
+    """Zeros of ``new_shape`` (dtype kept) with ``image`` in the top-left corner."""
+    reshaped = np.zeros(tuple(new_shape), dtype=image.dtype)
+    reshaped[tuple(slice(0, size) for size in image.shape)] = image
+    return reshaped
+
+
+def reference_normalize(image: np.ndarray) -> np.ndarray:
+    """float32 (image - min) / (max - min) of the whole volume."""
+    image = np.asarray(image, dtype=np.float64)
+    low, high = image.min(), image.max()
+    return ((image - low) / (high - low)).astype(np.float32)
+
+
+def padded_volume(seg: np.ndarray, filename: str, image: np.ndarray | None = None,
+                  patch: int = PATCH) -> dict:
+    """A volume as the loader returns it: image and seg padded to [X, patch, patch].
+
+    Holds the course keys (image, seg, filename) and the kit's (original_shape, affine).
+    """
+    image = oracle_image(seg) if image is None else image
+    padded = (seg.shape[0], patch, patch)
+    return {"image": reference_med_reshape(image.astype(np.float32), padded),
+            "seg": reference_med_reshape(seg.astype(np.uint8), padded),
+            "filename": filename, "original_shape": tuple(seg.shape),
+            "affine": np.eye(4)}
+
+
+def as_dataset(volumes: list[dict]) -> np.ndarray:
+    """The volumes as a 1-D object array: what a course-starter loader returns.
+
+    A course-starter UNetExperiment indexes it with a list (``dataset[split["train"]]``);
+    the kit indexes it volume by volume. Both work on an object array.
+    """
+    dataset = np.empty(len(volumes), dtype=object)
+    for index, volume in enumerate(volumes):
+        dataset[index] = volume
+    return dataset
+
+
+# -- reference metrics -----------------------------------------------------------------------
+def reference_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of the foregrounds (label != 0); 1.0 when both are empty."""
+    mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
+    total = np.count_nonzero(mask_a) + np.count_nonzero(mask_b)
+    return 1.0 if total == 0 else 2.0 * np.count_nonzero(mask_a & mask_b) / total
+
+
+def reference_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard index of the foregrounds (label != 0); 1.0 when both are empty."""
+    mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
+    union = np.count_nonzero(mask_a | mask_b)
+    return 1.0 if union == 0 else np.count_nonzero(mask_a & mask_b) / union
+
+
+def use_reference_metrics(code) -> None:
+    """Replace the submission's Dice3d and Jaccard3d by the reference ones (S2.12, S2.13).
+
+    Call inside a test body only (the child's modules change, never the parent's).
+    """
+    for name in ("utils.volume_stats", "experiments.UNetExperiment"):
+        module = code.import_module(name)
+        for attribute, reference in (("Dice3d", reference_dice),
+                                     ("Jaccard3d", reference_jaccard)):
+            if hasattr(module, attribute):
+                setattr(module, attribute, reference)
+
+
+def use_reference_preprocessing(code, *module_names: str, med_reshape: bool = True,
+                                normalize: bool = True) -> None:
+    """Replace the submission's med_reshape (S2.04) and normalisation (S2.03) by the reference.
+
+    Patches ``utils.utils`` and each of ``module_names`` (which import them by name), e.g.
+    "data_prep.HippocampusDatasetLoader" or "inference.UNetInferenceAgent".
+    """
+    for name in ("utils.utils", *module_names):
+        module = code.import_module(name)
+        if med_reshape and hasattr(module, "med_reshape"):
+            module.med_reshape = reference_med_reshape
+        if normalize and hasattr(module, "normalize_intensity"):
+            module.normalize_intensity = reference_normalize
+
+
+def use_reference_train_loader(experiment, volumes: list[dict], batch_size: int) -> None:
+    """Give ``experiment`` a training loader over ``volumes`` built on ReferenceSlices, so that
+    its training step (S2.07) is graded apart from the submission's SlicesDataset (S2.06).
+
+    Both the course starter and the kit iterate over ``self.train_loader``; an experiment
+    without that attribute keeps its own loader.
+    """
+    if hasattr(experiment, "train_loader"):
+        experiment.train_loader = torch.utils.data.DataLoader(
+            ReferenceSlices(volumes), batch_size=batch_size, shuffle=False)
+
+
+def kit_function(module: ModuleType, name: str, task: str, signature: str):
+    """``module.<name>``, or fail saying which function the kit grades ``task`` through."""
+    __tracebackhide__ = True
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise AssertionError(f"TASK {task} is graded through {signature} in "
+                             f"{module.__name__.replace('.', '/')}.py, which this submission "
+                             f"lacks; put your code for TASK {task} into that function")
+    return function
+
+
+# -- experiments -----------------------------------------------------------------------------
+def experiment_config(tmp_path: Path, **overrides) -> SimpleNamespace:
+    """A config carrying the course starter's attributes and the kit's, everything tiny."""
+    settings = {
+        # the course starter's Config
+        "name": "grader", "root_dir": str(tmp_path / "data"), "n_epochs": 20,
+        "learning_rate": 1e-3, "batch_size": 8, "patch_size": PATCH,
+        "test_results_dir": str(tmp_path / "results"),
+        # the kit's additions
+        "initial_filter_size": 4, "num_downs": 2, "seed": 0, "device": "cpu",
+        "max_volumes": None, "max_batches_per_epoch": None,
+        "tensorboard_dir": str(tmp_path / "runs"), "out_dir": str(tmp_path / "session"),
+    }
+    settings.update(overrides)
+    return SimpleNamespace(**settings)
+
+
+def build_experiment(code, tmp_path: Path, volumes: list[dict], split: dict, **overrides):
+    """A UNetExperiment over ``volumes``, run from ``tmp_path`` (a course starter writes runs/
+    relative to the working folder). Call inside a test body only."""
+    os.chdir(tmp_path)
+    module = code.import_module("experiments.UNetExperiment")
+    torch.manual_seed(0)
+    return module.UNetExperiment(experiment_config(tmp_path, **overrides), split,
+                                 as_dataset(volumes))
+
+
+def returned_loss(value) -> float | None:
+    """The loss in what validate() returned: a number, the first item of a tuple, or a dict's
+    "loss"-like entry; None when it returned none (a course starter only logs it)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        keys = [key for key in ("loss", "val_loss", "validation_loss") if key in value]
+        keys += [key for key in value if "loss" in str(key).lower()]
+        return float(value[keys[0]]) if keys else None
+    if isinstance(value, (tuple, list)):
+        return float(value[0]) if value else None
+    return float(value)
+
+
+def is_finite_positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+class ReferenceSlices(torch.utils.data.Dataset):
+    """Every axis-0 slice of ``volumes``, as the kit's SlicesDataset gives it.
+
+    Item idx: ``{"id": idx, "image": float32 tensor [1, H, W], "seg": int64 tensor [1, H, W]}``.
+    """
+
+    def __init__(self, volumes: list[dict]) -> None:
+        self.slices = [(volume, index) for volume in volumes
+                       for index in range(volume["image"].shape[0])]
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def __getitem__(self, idx: int) -> dict:
+        volume, index = self.slices[idx]
+        return {"id": idx,
+                "image": torch.from_numpy(volume["image"][index][None].astype(np.float32)),
+                "seg": torch.from_numpy(volume["seg"][index][None].astype(np.int64))}
+
+
+# -- probe models ----------------------------------------------------------------------------
+class ProbeModel(nn.Module):
+    """A model that records, for every forward pass, its mode and the grad mode.
+
+    ``calls`` holds one dict per forward: ``training`` (any submodule in training mode),
+    ``grad_enabled`` (torch.is_grad_enabled()), ``shape`` of the input, and ``input`` (a NumPy
+    copy, when ``keep_inputs``).
+    """
+
+    def __init__(self, keep_inputs: bool = False) -> None:
+        super().__init__()
+        self.calls: list[dict] = []
+        self.keep_inputs = keep_inputs
+
+    def record(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"the model takes slices as a [B, 1, H, W] tensor, got "
+                             f"{tuple(x.shape)}")
+        self.calls.append({
+            "training": any(module.training for module in self.modules()),
+            "grad_enabled": torch.is_grad_enabled(), "shape": tuple(x.shape),
+            "input": x.detach().cpu().numpy().copy() if self.keep_inputs else None})
+        return x
+
+    def recorded_inputs(self) -> np.ndarray:
+        """Every recorded input slice, in call order: [N, H, W]."""
+        return np.concatenate([call["input"][:, 0] for call in self.calls])
+
+
+class OracleModel(ProbeModel):
+    """Maps the intensities 0, 0.5 and 1 of ``oracle_image`` to logits of labels 0, 1, 2.
+
+    Mode-independent; its one parameter (the sharpness) lets code ask for parameters.
+    """
+
+    def __init__(self, keep_inputs: bool = False) -> None:
+        super().__init__(keep_inputs)
+        self.sharpness = nn.Parameter(torch.tensor(ORACLE_SHARPNESS))
+        self.register_buffer("centres", torch.tensor(LABEL_INTENSITY).view(1, NUM_CLASSES, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.record(x).float()
+        return -self.sharpness * (x - self.centres) ** 2
+
+
+class TinyNet(ProbeModel):
+    """Two convolutions, 1 -> 4 -> 3 channels: deterministic, the same in train and eval mode."""
+
+    def __init__(self, keep_inputs: bool = False) -> None:
+        super().__init__(keep_inputs)
+        self.features = nn.Conv2d(1, 4, kernel_size=3, padding=1)
+        self.head = nn.Conv2d(4, NUM_CLASSES, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.features(self.record(x))))
+
+
+class DropoutNet(ProbeModel):
+    """A 1x1 convolution after Dropout(p=0.9): its output in training mode is mostly noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(p=0.9)
+        self.head = nn.Conv2d(1, NUM_CLASSES, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.record(x)))
+
+
+class RecordingOptimizer(torch.optim.SGD):
+    """An optimiser that never moves the weights; ``step()`` keeps a copy of every gradient."""
+
+    def __init__(self, params) -> None:
+        super().__init__(params, lr=0.0)
+        self.grads: list[list[torch.Tensor | None]] = []
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.grads.append([None if p.grad is None else p.grad.detach().clone()
+                           for group in self.param_groups for p in group["params"]])
+
+
+class RecordingLoss(nn.Module):
+    """Cross-entropy that keeps what it was called with: prediction, target, value, grad mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[dict] = []
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = nn.functional.cross_entropy(prediction, target)
+        self.calls.append({"prediction": prediction.detach().clone(),
+                           "target": target.detach().clone(), "loss": float(loss.detach()),
+                           "grad_enabled": torch.is_grad_enabled()})
+        return loss
