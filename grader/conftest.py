@@ -1,6 +1,6 @@
 """The grader's pytest plugin: what is graded, points per TASK, isolation, Gradescope results.
 
-    pytest grader/                          # check the kit: skeleton well formed, solution full marks
+    pytest grader/                          # check the kit: skeleton sound, solution full marks
     pytest grader/ --submission=DIR         # grade a student's folder (its section2/, section1/)
     pytest grader/ -k S2.04                 # one TASK (students: the public tests)
 
@@ -28,7 +28,9 @@ import nibabel  # noqa: E402, F401
 import numpy  # noqa: E402, F401
 import pytest  # noqa: E402
 import scipy.ndimage  # noqa: E402, F401
+import matplotlib.pyplot  # noqa: E402, F401
 import torch  # noqa: E402, F401
+import torch._dynamo  # noqa: E402, F401 - the first optimiser imports it: 5 s per child
 import torch.utils.tensorboard  # noqa: E402, F401
 import tqdm  # noqa: E402, F401
 

@@ -4,11 +4,12 @@ Test bodies run in a forked child (see ``grader/sandbox.py``). Everything here b
 data, writes NIfTI files, or defines classes; torch modules defined here are created only
 inside test bodies, so the parent never runs a torch computation.
 
-The reference implementations (``reference_*``, ``ReferenceSlices``) stand in for a
+The reference implementations (``grader/hidden/reference.py``) stand in for a
 submission's own helpers where a test grades one TASK and must not lose points for another:
 the loader tests of S2.03, S2.04 and S2.05 and the S2.11 tests use the reference
 ``med_reshape`` or normalisation, the S2.07 tests feed ``train_loader`` from ReferenceSlices,
-and the S2.08, S2.14 and S2.15 tests use the reference Dice and Jaccard.
+and the S2.08, S2.14 and S2.15 tests use the reference Dice and Jaccard. The student release
+has no ``grader/hidden``: there the public tests run on the student's own helpers.
 """
 
 from __future__ import annotations
@@ -18,19 +19,10 @@ import os
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
-import matplotlib
-
-matplotlib.use("Agg")
-# Imported here, in the parent, so that forked children inherit them instead of each importing
-# them again: the first torch.optim.Optimizer() imports torch._dynamo (seconds on a busy CPU),
-# and utils/utils.py imports pyplot. No computation runs at import. (grader/conftest.py's
-# preload list is the better home for these two lines.)
-import matplotlib.pyplot  # noqa: E402, F401
-import nibabel as nib  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch._dynamo  # noqa: E402, F401
-from torch import nn  # noqa: E402
+import nibabel as nib
+import numpy as np
+import torch
+from torch import nn
 
 PATCH = 16  # px: divisible by 2**4, as a course-starter U-Net (4 poolings) needs
 NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04)
@@ -39,6 +31,11 @@ NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04)
 LABEL_INTENSITY = (0.0, 0.5, 1.0)
 ORACLE_SHARPNESS = 50.0  # logits -50 * (x - centre)**2: a clear winner for every voxel
 
+
+try:  # the instructors' grader: reference helpers keep each TASK graded on its own
+    from grader.hidden import reference
+except ImportError:  # the student release has no grader/hidden: your own code is used
+    reference = None
 
 # -- NIfTI files and volumes -----------------------------------------------------------------
 def write_nifti(path: Path, array: np.ndarray) -> Path:
@@ -85,18 +82,10 @@ def raw_image(seg: np.ndarray, low: float, high: float, dtype=np.float32) -> np.
     return (low + (high - low) * oracle_image(seg).astype(np.float64)).astype(dtype)
 
 
-def reference_med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
-    """Zeros of ``new_shape`` (dtype kept) with ``image`` in the top-left corner."""
-    reshaped = np.zeros(tuple(new_shape), dtype=image.dtype)
-    reshaped[tuple(slice(0, size) for size in image.shape)] = image
-    return reshaped
-
-
-def reference_normalize(image: np.ndarray) -> np.ndarray:
-    """float32 (image - min) / (max - min) of the whole volume."""
-    image = np.asarray(image, dtype=np.float64)
-    low, high = image.min(), image.max()
-    return ((image - low) / (high - low)).astype(np.float32)
+def pad_top_left(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``array`` zero-padded at the far end of every axis to ``shape``."""
+    widths = [(0, target - size) for size, target in zip(array.shape, shape, strict=True)]
+    return np.pad(array, widths)
 
 
 def padded_volume(seg: np.ndarray, filename: str, image: np.ndarray | None = None,
@@ -107,8 +96,8 @@ def padded_volume(seg: np.ndarray, filename: str, image: np.ndarray | None = Non
     """
     image = oracle_image(seg) if image is None else image
     padded = (seg.shape[0], patch, patch)
-    return {"image": reference_med_reshape(image.astype(np.float32), padded),
-            "seg": reference_med_reshape(seg.astype(np.uint8), padded),
+    return {"image": pad_top_left(image.astype(np.float32), padded),
+            "seg": pad_top_left(seg.astype(np.uint8), padded),
             "filename": filename, "original_shape": tuple(seg.shape),
             "affine": np.eye(4)}
 
@@ -125,32 +114,19 @@ def as_dataset(volumes: list[dict]) -> np.ndarray:
     return dataset
 
 
-# -- reference metrics -----------------------------------------------------------------------
-def reference_dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of the foregrounds (label != 0); 1.0 when both are empty."""
-    mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
-    total = np.count_nonzero(mask_a) + np.count_nonzero(mask_b)
-    return 1.0 if total == 0 else 2.0 * np.count_nonzero(mask_a & mask_b) / total
-
-
-def reference_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard index of the foregrounds (label != 0); 1.0 when both are empty."""
-    mask_a, mask_b = np.asarray(a) != 0, np.asarray(b) != 0
-    union = np.count_nonzero(mask_a | mask_b)
-    return 1.0 if union == 0 else np.count_nonzero(mask_a & mask_b) / union
-
-
 def use_reference_metrics(code) -> None:
     """Replace the submission's Dice3d and Jaccard3d by the reference ones (S2.12, S2.13).
 
     Call inside a test body only (the child's modules change, never the parent's).
     """
+    if reference is None:
+        return
     for name in ("utils.volume_stats", "experiments.UNetExperiment"):
         module = code.import_module(name)
-        for attribute, reference in (("Dice3d", reference_dice),
-                                     ("Jaccard3d", reference_jaccard)):
+        for attribute, function in (("Dice3d", reference.reference_dice),
+                                    ("Jaccard3d", reference.reference_jaccard)):
             if hasattr(module, attribute):
-                setattr(module, attribute, reference)
+                setattr(module, attribute, function)
 
 
 def use_reference_preprocessing(code, *module_names: str, med_reshape: bool = True,
@@ -160,12 +136,14 @@ def use_reference_preprocessing(code, *module_names: str, med_reshape: bool = Tr
     Patches ``utils.utils`` and each of ``module_names`` (which import them by name), e.g.
     "data_prep.HippocampusDatasetLoader" or "inference.UNetInferenceAgent".
     """
+    if reference is None:
+        return
     for name in ("utils.utils", *module_names):
         module = code.import_module(name)
         if med_reshape and hasattr(module, "med_reshape"):
-            module.med_reshape = reference_med_reshape
+            module.med_reshape = reference.reference_med_reshape
         if normalize and hasattr(module, "normalize_intensity"):
-            module.normalize_intensity = reference_normalize
+            module.normalize_intensity = reference.reference_normalize
 
 
 def use_reference_train_loader(experiment, volumes: list[dict], batch_size: int) -> None:
@@ -175,9 +153,9 @@ def use_reference_train_loader(experiment, volumes: list[dict], batch_size: int)
     Both the course starter and the kit iterate over ``self.train_loader``; an experiment
     without that attribute keeps its own loader.
     """
-    if hasattr(experiment, "train_loader"):
+    if reference is not None and hasattr(experiment, "train_loader"):
         experiment.train_loader = torch.utils.data.DataLoader(
-            ReferenceSlices(volumes), batch_size=batch_size, shuffle=False)
+            reference.ReferenceSlices(volumes), batch_size=batch_size, shuffle=False)
 
 
 def kit_function(module: ModuleType, name: str, task: str, signature: str):
@@ -234,26 +212,6 @@ def returned_loss(value) -> float | None:
 
 def is_finite_positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
-
-
-class ReferenceSlices(torch.utils.data.Dataset):
-    """Every axis-0 slice of ``volumes``, as the kit's SlicesDataset gives it.
-
-    Item idx: ``{"id": idx, "image": float32 tensor [1, H, W], "seg": int64 tensor [1, H, W]}``.
-    """
-
-    def __init__(self, volumes: list[dict]) -> None:
-        self.slices = [(volume, index) for volume in volumes
-                       for index in range(volume["image"].shape[0])]
-
-    def __len__(self) -> int:
-        return len(self.slices)
-
-    def __getitem__(self, idx: int) -> dict:
-        volume, index = self.slices[idx]
-        return {"id": idx,
-                "image": torch.from_numpy(volume["image"][index][None].astype(np.float32)),
-                "seg": torch.from_numpy(volume["seg"][index][None].astype(np.int64))}
 
 
 # -- probe models ----------------------------------------------------------------------------

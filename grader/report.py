@@ -174,7 +174,8 @@ def recompute_problems(report: Report, labels_dir: Path) -> list[str]:
               for entry in report.results.get("volume_stats", [])}
     problems = [f"{name}: results.json's Dice differs from the saved prediction's"
                 for name, value in dice.items()
-                if stated.get(name) is None or abs(float(stated[name]) - value) > RECOMPUTE_TOLERANCE]
+                if stated.get(name) is None
+                or abs(float(stated[name]) - value) > RECOMPUTE_TOLERANCE]
     if abs(np.mean(list(dice.values())) - float(report.results["overall"]["mean_dice"])) \
             > RECOMPUTE_TOLERANCE:
         problems.append("mean_dice in results.json differs from the mean over the saved "

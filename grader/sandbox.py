@@ -64,7 +64,8 @@ def describe(err: BaseException, hide_details: bool) -> str:
     # Point at the deepest frame in the code under test: not the grader, not a library.
     frames = [frame for frame in traceback.extract_tb(err.__traceback__)
               if not frame.filename.startswith(LIBRARY_PREFIXES)]
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    last = frames[-1] if frames else None
+    where = f" (at {last.filename}:{last.lineno}, in {last.name})" if last else ""
     return f"{type(err).__name__}: {err}{where}"
 
 

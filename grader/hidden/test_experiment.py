@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from grader.checks import check
+from grader.hidden.reference import reference_dice, reference_jaccard
 from grader.fixtures import (OracleModel, RecordingLoss, RecordingOptimizer, TinyNet,
                              build_experiment, is_finite_positive, oracle_image, padded_volume,
-                             random_seg, reference_dice, reference_jaccard, returned_loss,
+                             random_seg, returned_loss,
                              use_reference_metrics, use_reference_train_loader)
 
 

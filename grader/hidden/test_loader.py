@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from grader.checks import check
-from grader.fixtures import (by_filename, reference_med_reshape, use_reference_preprocessing,
+from grader.hidden.reference import reference_med_reshape
+from grader.fixtures import (by_filename, use_reference_preprocessing,
                              write_training_set)
 
 PATCH = 8  # px: y_shape and z_shape of the loader

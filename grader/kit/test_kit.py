@@ -39,7 +39,8 @@ def test_every_skeleton_module_imports(skeleton):
         modules = [path.relative_to(target).with_suffix("").as_posix().replace("/", ".")
                    for path in map(Path, python_files(skeleton[0]))
                    if path.is_relative_to(target) and path.name != "__init__.py"]
-        script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+        script = ("import importlib, sys\n"
+                  "for name in sys.argv[1:]:\n    importlib.import_module(name)\n")
         result = subprocess.run([sys.executable, "-c", script, *modules], cwd=folder,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, f"{target}: {result.stderr.strip().splitlines()[-1:]}"
