@@ -70,6 +70,9 @@ class ReleaseError(RuntimeError):
     """A release that must not be built; the message says why and what to do."""
 
 
+OPTIONAL_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
+
+
 def check_skeleton(repo: Path) -> None:
     """Refuse a student skeleton that differs from what the solution generates.
 
@@ -102,10 +105,26 @@ def files_under(repo: Path, folder: str, suffixes: tuple[str, ...] = DATA_SUFFIX
     return sorted(found)
 
 
+def optional_imports(tree: ast.AST) -> set[int]:
+    """ids of the import statements inside ``try: ... except ImportError`` (optional ones)."""
+    optional = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                ast.unparse(handler.type or ast.Name("BaseException")) in OPTIONAL_IMPORT_ERRORS
+                for handler in node.handlers):
+            optional.update(id(leaf) for statement in node.body for leaf in ast.walk(statement))
+    return optional
+
+
 def grader_imports(path: Path) -> set[str]:
-    """Dotted ``grader.*`` modules a file imports or loads through ``pytest_plugins``."""
+    """Dotted ``grader.*`` modules a file needs: imports (except optional ones, guarded by
+    ``except ImportError``) and modules loaded through ``pytest_plugins``."""
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    optional = optional_imports(tree)
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:  # the grader imports absolutely
