@@ -75,7 +75,12 @@ class Task:
     @property
     def stub(self) -> str:
         """The statement that replaces the block."""
-        return f"raise NotImplementedError({json.dumps(f'TASK {self.id}: {self.summary}')})"
+        return stub_statement(self.id, self.summary)
+
+
+def stub_statement(task_id: str, summary: str) -> str:
+    """``raise NotImplementedError("TASK <id>: <summary>")`` as source."""
+    return f"raise NotImplementedError({json.dumps(f'TASK {task_id}: {summary}')})"
 
 
 def _indent(line: str) -> str:
@@ -138,6 +143,14 @@ def strip_solution(source: str, path: str) -> tuple[str, list[Task]]:
     found: list[tuple[str, str, int]] = []  # id, summary, 1-based solution line of the TASK
     solution_line_of: list[int] = []  # for each kept line, its line number in the solution
     block_start: tuple[int, str] | None = None  # (line number, indent) of an open BEGIN
+
+    def replace_by_stub(number: int, indent: str, where: str) -> None:
+        """Record the TASK above line ``number`` and keep its stub in place of the block."""
+        task_id, summary, index = _task_above(kept, indent, where)
+        found.append((task_id, summary, solution_line_of[index]))
+        kept.append(indent + stub_statement(task_id, summary) + "\n")
+        solution_line_of.append(number)
+
     for number, line in enumerate(source.splitlines(keepends=True), start=1):
         where = f"{path}:{number}"
         stripped = line.strip()
@@ -146,11 +159,8 @@ def strip_solution(source: str, path: str) -> tuple[str, list[Task]]:
             if block_start is not None:
                 raise SkeletonError(f"{where}: '{BEGIN}' inside the block opened at line "
                                     f"{block_start[0]}; blocks cannot nest")
-            task_id, summary, index = _task_above(kept, indent, where)
-            found.append((task_id, summary, solution_line_of[index]))
+            replace_by_stub(number, indent, where)
             block_start = (number, indent)
-            kept.append(indent + Task(task_id, summary, path, 0, "").stub + "\n")
-            solution_line_of.append(number)
         elif stripped == END:
             if block_start is None:
                 raise SkeletonError(f"{where}: '{END}' without a '{BEGIN}' above it")
@@ -164,10 +174,7 @@ def strip_solution(source: str, path: str) -> tuple[str, list[Task]]:
                                     f"at line {block_start[0]}; blocks cannot nest")
             if stripped == LINE_SUFFIX:
                 raise SkeletonError(f"{where}: '{LINE_SUFFIX}' must end a line of code")
-            task_id, summary, index = _task_above(kept, indent, where)
-            found.append((task_id, summary, solution_line_of[index]))
-            kept.append(indent + Task(task_id, summary, path, 0, "").stub + "\n")
-            solution_line_of.append(number)
+            replace_by_stub(number, indent, where)
         elif block_start is None:
             kept.append(line)
             solution_line_of.append(number)
