@@ -58,6 +58,8 @@ INSTRUCTOR_ONLY = ("solution/", "grader/hidden/", "grader/kit/", "grader/mutants
                    "grader/grade_all.py", "tools/make_skeleton.py", "tools/release.py",
                    "tools/benchmark.py", "tools/release/")
 
+# An import inside `try: ... except ImportError` is optional: its module need not ship.
+OPTIONAL_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
 MARKER_TEXT = re.compile(r"BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION\s*$", re.MULTILINE)
 MIN_LEAK_CHARS = 26  # shorter solution lines (`return dice`, `x = x.float()`) are too common
 TORCH_PIN = re.compile(r"^torch==(?P<version>[\w.]+)\s*$", re.MULTILINE)
@@ -68,9 +70,6 @@ UNIX = 3  # zip "made by" system whose external_attr carries Unix permission bit
 
 class ReleaseError(RuntimeError):
     """A release that must not be built; the message says why and what to do."""
-
-
-OPTIONAL_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
 
 
 def check_skeleton(repo: Path) -> None:

@@ -160,7 +160,7 @@ def build_mutant(mutant: Mutant, dest: Path, source: Path = SOLUTION) -> Path:
         source: the solution folder, holding ``section2/src`` and optionally ``section1``.
 
     Returns:
-        ``dest``, ready for ``pytest grader --submission dest``.
+        ``dest``, ready for ``pytest grader --submission=dest``.
 
     Raises:
         MutantError: when ``mutant.file`` does not exist in the solution, or its ``old``
