@@ -14,10 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTION_SRC = REPO / "solution" / "section2" / "src"
 # The course code imports its packages as top-level names (from utils.utils import ...).
 sys.path.insert(0, str(SOLUTION_SRC))
-
-# Real MSD Task04 data: the shared copy beside the checkout, else what tools/get_data.py wrote.
-REAL_DATA_CANDIDATES = (REPO.parent / "shared" / "data" / "hippocampus" / "TrainingSet",
-                        REPO / "data" / "TrainingSet")
+sys.path.insert(1, str(REPO))  # the grader package: one lookup of the real data for both
+from grader.submission import REAL_DATA_CANDIDATES, find_real_data  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +31,9 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The real hippocampus data (images/ and labels/), or skip with the reason."""
-    for candidate in REAL_DATA_CANDIDATES:
-        if (candidate / "images").is_dir() and (candidate / "labels").is_dir():
-            return candidate
+    data = find_real_data()
+    if data is not None:
+        return data
     pytest.skip("real MSD hippocampus data not found in "
                 f"{' or '.join(map(str, REAL_DATA_CANDIDATES))}; run tools/get_data.py")
 
