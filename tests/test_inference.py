@@ -97,8 +97,8 @@ def test_unpadded_inference_ignores_the_intensity_scale_of_the_raw_volume():
 
 
 @pytest.mark.parametrize("shape, message", [
-    ((2, 33, 10), r"in-plane size \(33, 10\) exceeds the patch size 32"),
-    ((2, 10, 70), r"in-plane size \(10, 70\) exceeds the patch size 32"),
+    ((2, 33, 10), r"in-plane size \(33, 10\) exceeds the patch \(32, 32\)"),
+    ((2, 10, 70), r"in-plane size \(10, 70\) exceeds the patch \(32, 32\)"),
     ((20, 18), r"expected a 3-D volume"),
 ])
 def test_unpadded_inference_rejects_volumes_above_the_patch_or_not_3d(shape, message):

@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="devices to measure (default: cpu, plus cuda when available)")
     parser.add_argument("--configs", nargs="+", default=["cpu", "gpu"],
                         help="pipeline presets to measure (default: cpu gpu)")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "dist" / "benchmark",
+                        help="scratch folder for the runs' files (default: dist/benchmark)")
     parser.add_argument("--steps", type=int, default=10,
                         help="timed training steps per configuration (default: 10)")
     parser.add_argument("--full-epoch", action="store_true",
@@ -50,30 +52,29 @@ def synchronize(device: torch.device) -> None:
 
 
 def time_training_steps(experiment, steps: int) -> float:
-    """Median slices/s over ``steps`` training steps after a warm-up."""
-    model, device = experiment.model.train(), experiment.device
+    """Median slices/s over ``steps`` one-batch epochs of ``experiment.train()``, after a warm-up.
+
+    Each call draws one batch through the experiment's own loader and sampler and runs its
+    training step (loss, backward pass, optimiser and schedule), so the figure is the
+    pipeline's own, data loading included.
+    """
+    experiment.config.max_batches_per_epoch = 1
+    slices = min(experiment.config.batch_size, len(experiment.train_loader.sampler))
     rates = []
-    batches = iter(experiment.train_loader)
     for step in range(WARMUP_STEPS + steps):
-        batch = next(batches)
-        data, target = batch["image"].to(device), batch["seg"][:, 0].to(device)
-        synchronize(device)
+        synchronize(experiment.device)
         start = time.perf_counter()
-        experiment.optimizer.zero_grad(set_to_none=True)
-        loss = experiment.loss_function(model(data), target)
-        loss.backward()
-        experiment.optimizer.step()
-        synchronize(device)
+        experiment.train()
+        synchronize(experiment.device)
         if step >= WARMUP_STEPS:
-            rates.append(len(data) / (time.perf_counter() - start))
+            rates.append(slices / (time.perf_counter() - start))
+    experiment.config.max_batches_per_epoch = None
     return statistics.median(rates)
 
 
 def time_inference(experiment, data: list[dict]) -> float:
     """Median milliseconds to predict one whole test volume."""
-    from inference.UNetInferenceAgent import UNetInferenceAgent
-    agent = UNetInferenceAgent(model=experiment.model, device=experiment.device,
-                               patch_size=experiment.config.patch_size)
+    agent = experiment.inference_agent()
     volumes = [data[i]["image"] for i in experiment.split["test"][:INFERENCE_VOLUMES]]
     agent.single_volume_inference(volumes[0])  # warm-up
     times = []
@@ -95,23 +96,24 @@ def main(argv: list[str] | None = None) -> int:
 
     devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     data_dir = args.data_dir or Path(pipeline.Config().root_dir)
-    start = time.perf_counter()
-    data = LoadHippocampusData(data_dir, 64, 64)
-    load_seconds = time.perf_counter() - start
-    split = pipeline.split_indices(len(data), seed=0)
-    n_train_slices = sum(data[i]["image"].shape[0] for i in split["train"])
-    print(f"data: {len(data)} volumes from {data_dir}, loaded in {load_seconds:.2f} s; "
-          f"{n_train_slices} training slices; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
-    print(f"{'device':8} {'config':7} {'filters':>7} {'batch':>5} {'slices/s':>9} "
-          f"{'s/epoch':>12} {'ms/volume':>10}")
+    loaded = {}  # (rows, columns) of the patch -> (volumes, seconds to load them)
+    print(f"data: {data_dir}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"{'device':8} {'config':7} {'filters':>7} {'patch':>7} {'batch':>5} {'load s':>6} "
+          f"{'slices/s':>9} {'s/epoch':>12} {'ms/volume':>10}")
     for device in devices:
         for preset in args.configs:
             config = pipeline.Config()
             for name, value in pipeline.PRESETS[preset].items():
                 setattr(config, name, value)
-            config.device, config.out_dir = device, str(REPO / "dist" / "benchmark")
-            config.tensorboard_dir = str(REPO / "dist" / "benchmark" / "runs")
+            config.device, config.out_dir = device, str(args.out_dir)
+            config.tensorboard_dir = str(args.out_dir / "runs")
+            patch = (config.patch_size, config.patch_width or config.patch_size)
+            if patch not in loaded:
+                start = time.perf_counter()
+                volumes = LoadHippocampusData(data_dir, *patch)
+                loaded[patch] = volumes, time.perf_counter() - start
+            data, load_seconds = loaded[patch]
+            split = pipeline.split_indices(len(data), seed=0)
             torch.manual_seed(0)
             experiment = UNetExperiment(config, split, data)
             rate = time_training_steps(experiment, args.steps)
@@ -121,12 +123,12 @@ def main(argv: list[str] | None = None) -> int:
                 experiment.train()
                 synchronize(experiment.device)
                 epoch = f"{time.perf_counter() - epoch_start:.1f}"
-            else:
-                epoch = f"{n_train_slices / rate:.1f} est."
+            else:  # the slices one epoch draws (all, or the sampler's share) at that rate
+                epoch = f"{len(experiment.train_loader.sampler) / rate:.1f} est."
             milliseconds = time_inference(experiment, data)
             print(f"{device:8} {preset:7} {config.initial_filter_size:7d} "
-                  f"{config.batch_size:5d} {rate:9.1f} {epoch:>12} {milliseconds:10.1f}",
-                  flush=True)
+                  f"{patch[0]:>3}x{patch[1]:<3} {config.batch_size:5d} {load_seconds:6.2f} "
+                  f"{rate:9.1f} {epoch:>12} {milliseconds:10.1f}", flush=True)
     return 0
 
 

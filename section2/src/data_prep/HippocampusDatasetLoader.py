@@ -71,7 +71,8 @@ def load_pair(image_path: Path, label_path: Path, y_shape: int, z_shape: int) ->
                                 f"expected only {list(LABEL_VALUES)}")
     if image.shape[1] > y_shape or image.shape[2] > z_shape:
         raise UnusablePairError(f"{image_path.name}: in-plane size {image.shape[1:]} exceeds "
-                                f"the patch size ({y_shape}, {z_shape}); raise --patch-size")
+                                f"the patch size ({y_shape}, {z_shape}); raise --patch-size "
+                                "(or --patch-width for axis 2)")
     try:
         image = normalize_intensity(image)
     except ValueError as err:

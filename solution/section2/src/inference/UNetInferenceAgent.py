@@ -13,6 +13,7 @@ from networks.RecursiveUNet import UNet
 from utils.utils import med_reshape, normalize_intensity
 
 INFERENCE_BATCH_SIZE = 64  # slices per forward pass: a whole volume (<= 43 slices) at once
+DEFAULT_PATCH_SIZE = 64  # px, the course's patch
 
 
 def build_model(architecture: dict) -> UNet:
@@ -20,15 +21,16 @@ def build_model(architecture: dict) -> UNet:
     return UNet(**architecture)
 
 
-def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> UNet:
+def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, dict]:
     """Load a ``model.pth`` written by ``UNetExperiment.save_model_parameters``.
 
     Args:
-        path: file holding ``{"architecture": UNet kwargs, "state_dict": weights}``.
+        path: file holding ``{"architecture": UNet kwargs, "state_dict": weights}``, and
+            the ``patch_size`` (and ``patch_width``) the model was trained on.
         device: where to put the model.
 
     Returns:
-        The U-Net with its weights, on ``device``, in eval mode.
+        (the U-Net with its weights, on ``device``, in eval mode; the file's whole dict).
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
@@ -52,7 +54,16 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> UNe
     except RuntimeError as err:
         raise ValueError(f"{path}: the weights do not fit the U-Net {saved['architecture']}: "
                          f"{err}") from err
-    return model.to(device).eval()
+    return model.to(device).eval(), saved
+
+
+def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> UNet:
+    """The U-Net of a ``model.pth``, on ``device``, in eval mode (see ``read_model_file``).
+
+    Raises:
+        FileNotFoundError, ValueError: as ``read_model_file``.
+    """
+    return read_model_file(path, device)[0]
 
 
 class UNetInferenceAgent:
@@ -62,23 +73,35 @@ class UNetInferenceAgent:
         parameter_file_path: a ``model.pth`` to load; used when ``model`` is None.
         model: an already built U-Net (e.g. the one just trained).
         device: torch device for inference.
-        patch_size: in-plane size (px) the model was trained on; volumes are padded to it.
+        patch_size: px, the axis-1 size (and the axis-2 size unless ``patch_width`` is set)
+            of the patch the model was trained on; volumes are padded to it. None: the
+            model.pth's own patch, or 64 for a ``model``.
         batch_size: slices per forward pass.
+        patch_width: px, the axis-2 size of a patch that is not square. None: the model.pth's
+            own, or ``patch_size``.
+
+    Attributes:
+        patch_shape: (rows, columns) of the padded axis-0 slices, e.g. (64, 64).
 
     Raises:
         ValueError: when neither a model nor a parameter file is given.
     """
 
     def __init__(self, parameter_file_path: str = "", model: nn.Module | None = None,
-                 device: str | torch.device = "cpu", patch_size: int = 64,
-                 batch_size: int = INFERENCE_BATCH_SIZE) -> None:
+                 device: str | torch.device = "cpu", patch_size: int | None = None,
+                 batch_size: int = INFERENCE_BATCH_SIZE, patch_width: int | None = None) -> None:
+        saved = {}
         if model is None:
             if not parameter_file_path:
                 raise ValueError("give a model or the path of a model.pth")
-            model = load_model_file(parameter_file_path, device)
+            model, saved = read_model_file(parameter_file_path, device)
         self.model = model.to(device)
         self.device = torch.device(device)
+        if patch_size is None:  # the patch the model file was trained on, else the course's
+            patch_size = saved.get("patch_size", DEFAULT_PATCH_SIZE)
+            patch_width = patch_width or saved.get("patch_width")
         self.patch_size = patch_size
+        self.patch_shape = (patch_size, patch_width or patch_size)
         self.batch_size = batch_size
 
     def predict_logits(self, volume: np.ndarray) -> torch.Tensor:
@@ -109,25 +132,26 @@ class UNetInferenceAgent:
         # END SOLUTION
 
     def single_volume_inference(self, volume: np.ndarray) -> np.ndarray:
-        """Predict the labels of a volume already normalised and padded to the patch size.
+        """Predict the labels of a volume already normalised and padded to the patch.
 
         Args:
-            volume: float [X, patch_size, patch_size] in [0, 1].
+            volume: float [X, *patch_shape] in [0, 1], e.g. [X, 64, 64].
 
         Returns:
-            uint8 [X, patch_size, patch_size], values {0, 1, 2}: argmax of the logits.
+            uint8 of the same shape, values {0, 1, 2}: argmax of the logits.
 
         Raises:
-            ValueError: when the in-plane shape is not (patch_size, patch_size).
+            ValueError: when the in-plane shape is not ``patch_shape``.
         """
-        if volume.ndim != 3 or volume.shape[1:] != (self.patch_size, self.patch_size):
-            raise ValueError(f"expected a volume [X, {self.patch_size}, {self.patch_size}], "
-                             f"got {volume.shape}; use single_volume_inference_unpadded")
+        if volume.ndim != 3 or volume.shape[1:] != self.patch_shape:
+            raise ValueError(f"expected a volume [X, {self.patch_shape[0]}, "
+                             f"{self.patch_shape[1]}], got {volume.shape}; use "
+                             "single_volume_inference_unpadded")
         # TASK S2.10: Predict the label of every voxel of a padded volume.
         #   Why: the network outputs one score per class; the predicted label is the class
         #   with the highest score.
-        #   In: volume float [X, patch, patch] in [0, 1]. Out: uint8 [X, patch, patch] in
-        #   {0, 1, 2}, the same shape as the input.
+        #   In: volume float [X, *self.patch_shape] in [0, 1]. Out: uint8 of the same shape,
+        #   values in {0, 1, 2}.
         #   Hint: self.predict_logits (TASK S2.09) and argmax over the class axis (dim=1).
         #   Check: pytest grader -k S2.10  (output shape equals input shape, labels in {0, 1, 2})
         # BEGIN SOLUTION
@@ -135,13 +159,13 @@ class UNetInferenceAgent:
         # END SOLUTION
 
     def single_volume_inference_unpadded(self, volume: np.ndarray) -> np.ndarray:
-        """Predict the labels of a raw volume of any in-plane size up to the patch size.
+        """Predict the labels of a raw volume of any in-plane size up to the patch.
 
         Normalises exactly as in training (per volume to [0, 1]), pads with ``med_reshape``,
         predicts, and crops back.
 
         Args:
-            volume: [X, Y, Z] raw intensities, any real dtype, Y and Z <= patch_size.
+            volume: [X, Y, Z] raw intensities, any real dtype, (Y, Z) <= patch_shape.
 
         Returns:
             uint8 [X, Y, Z], values {0, 1, 2}.
@@ -153,18 +177,17 @@ class UNetInferenceAgent:
         if volume.ndim != 3:
             raise ValueError(f"expected a 3-D volume [X, Y, Z], got shape {volume.shape}")
         x_size, y_size, z_size = volume.shape
-        if y_size > self.patch_size or z_size > self.patch_size:
-            raise ValueError(f"in-plane size {(y_size, z_size)} exceeds the patch size "
-                             f"{self.patch_size}")
+        if y_size > self.patch_shape[0] or z_size > self.patch_shape[1]:
+            raise ValueError(f"in-plane size {(y_size, z_size)} exceeds the patch "
+                             f"{self.patch_shape}")
         # TASK S2.11: Predict a raw volume of any in-plane size: normalise, pad, predict, crop.
         #   Why: new scans are not padded; the prediction must match the scan voxel for voxel.
-        #   Normalise exactly as the loader does in training, pad to [X, patch, patch] in the
-        #   top-left corner, predict, and crop back to [X, Y, Z].
+        #   Normalise exactly as the loader does in training, pad to [X, *self.patch_shape]
+        #   (e.g. [X, 64, 64]) in the top-left corner, predict, and crop back to [X, Y, Z].
         #   In: volume [X, Y, Z] raw intensities. Out: uint8 [X, Y, Z] in {0, 1, 2}.
         #   Hint: normalize_intensity (TASK S2.03), med_reshape (TASK S2.04), then slicing.
         #   Check: pytest grader -k S2.11  (a [5, 40, 30] volume gives a [5, 40, 30] result)
         # BEGIN SOLUTION
-        padded = med_reshape(normalize_intensity(volume),
-                             (x_size, self.patch_size, self.patch_size))
+        padded = med_reshape(normalize_intensity(volume), (x_size, *self.patch_shape))
         return self.single_volume_inference(padded)[:, :y_size, :z_size]
         # END SOLUTION
