@@ -1,5 +1,6 @@
 """The cpu preset's training recipe: the foreground slice sampler, cross-entropy plus soft Dice,
-and a patch that is not square (64 x 48), from the loader through model.pth to the agent."""
+augmentation, a moving average of the weights, and a patch that is not square (64 x 48), from
+the loader through model.pth to the agent."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch import nn
 import run_ml_pipeline as pipeline
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData
 from data_prep.SlicesDataset import ForegroundSliceSampler, SlicesDataset
+from data_prep.augmentation import SliceAugmentation
 from experiments.UNetExperiment import CrossEntropyDiceLoss, UNetExperiment
 from inference.UNetInferenceAgent import UNetInferenceAgent
 from networks.RecursiveUNet import UNet
@@ -186,3 +188,29 @@ def test_invalid_recipe_flags_are_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
         pipeline.parse_config(argv)
     assert message in capsys.readouterr().err
+
+
+def test_experiment_with_a_moving_average_validates_tests_and_saves_the_averaged_weights(
+        tmp_path, synthetic_root):
+    data = LoadHippocampusData(synthetic_root, 32, 32)
+    experiment = UNetExperiment(tiny_config(tmp_path, ema_decay=0.5), SPLIT, data)
+    experiment.train()
+    averaged, trained = experiment.evaluated_model, experiment.model
+    assert averaged is not trained
+    first = next(iter(trained.state_dict()))
+    assert not torch.equal(averaged.state_dict()[first], trained.state_dict()[first])
+    assert experiment.inference_agent().model is averaged
+    experiment.save_model_parameters()
+    saved = torch.load(experiment.out_dir / "model.pth", weights_only=True)["state_dict"]
+    torch.testing.assert_close(saved, averaged.state_dict())
+
+
+def test_experiment_with_augment_transforms_its_training_batches(tmp_path, synthetic_root):
+    data = LoadHippocampusData(synthetic_root, 32, 32)
+    plain = UNetExperiment(tiny_config(tmp_path / "plain"), SPLIT, data)
+    augmented = UNetExperiment(tiny_config(tmp_path / "aug", augment=True), SPLIT, data)
+    assert isinstance(augmented.train_loader.collate_fn, SliceAugmentation)
+    plain_batch = next(iter(plain.train_loader))
+    augmented_batch = next(iter(augmented.train_loader))
+    assert torch.equal(plain_batch["id"], augmented_batch["id"])  # same draw of slices
+    assert not torch.equal(plain_batch["image"], augmented_batch["image"])

@@ -76,12 +76,17 @@ def test_run_writes_a_checkpoint_per_epoch_and_a_model_file(tmp_path, tiny_data)
     assert list((tmp_path / "runs").rglob("events.out.tfevents.*")), "no TensorBoard log"
 
 
+CPU_RECIPE = {"empty_slice_fraction": 0.5, "augment": True, "dice_loss_weight": 1.0,
+              "ema_decay": 0.9}  # every random draw and state the cpu preset adds
+
+
+@pytest.mark.parametrize("recipe", [{}, CPU_RECIPE], ids=["course", "cpu-recipe"])
 def test_resume_after_an_interrupted_epoch_matches_an_uninterrupted_run(tmp_path, tiny_data,
-                                                                        monkeypatch):
-    full = new_experiment(tmp_path / "full", tiny_data, n_epochs=3)
+                                                                        monkeypatch, recipe):
+    full = new_experiment(tmp_path / "full", tiny_data, n_epochs=3, **recipe)
     full.run()
 
-    interrupted = new_experiment(tmp_path / "cut", tiny_data, n_epochs=3)
+    interrupted = new_experiment(tmp_path / "cut", tiny_data, n_epochs=3, **recipe)
     calls = {"n": 0}
     original_validate = interrupted.validate
 
@@ -98,15 +103,15 @@ def test_resume_after_an_interrupted_epoch_matches_an_uninterrupted_run(tmp_path
     assert torch.load(last, weights_only=True)["epoch"] == 1
 
     torch.manual_seed(123)  # a different start: everything must come from the checkpoint
-    resumed = UNetExperiment(tiny_config(tmp_path / "cut", n_epochs=3), SPLIT, tiny_data,
-                             resume_from=last)
+    resumed = UNetExperiment(tiny_config(tmp_path / "cut", n_epochs=3, **recipe), SPLIT,
+                             tiny_data, resume_from=last)
     assert resumed.epoch == 1
     resumed.run()
     state_full = torch.load(full.checkpoint_dir / LAST_CHECKPOINT, weights_only=True)
     state_resumed = torch.load(last, weights_only=True)
     assert state_resumed["epoch"] == 3
-    for name, tensor in state_full["state_dict"].items():
-        torch.testing.assert_close(state_resumed["state_dict"][name], tensor)
+    for weights in ("state_dict", "trained_state_dict", "averaged_state_dict"):
+        torch.testing.assert_close(state_resumed[weights], state_full[weights])
 
 
 def test_resume_refuses_a_checkpoint_of_another_architecture(tmp_path, tiny_data):

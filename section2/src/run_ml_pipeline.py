@@ -67,6 +67,8 @@ class Config:
         self.out_dir = None  # this run's session folder; set by the pipeline
         self.empty_slice_fraction = 1.0  # share of the all-background slices drawn per epoch
         self.dice_loss_weight = 0.0  # weight of a soft-Dice term added to the cross-entropy
+        self.augment = False  # random rotation, scaling, shift and gamma of training slices
+        self.ema_decay = 0.0  # per-step decay of a moving average of the weights; 0: none
 
     def to_dict(self) -> dict:
         """All settings as a JSON-ready dict."""
@@ -76,18 +78,20 @@ class Config:
 PRESETS = {
     # The course's own setting: 64 filters for 10 epochs; minutes on a GPU, hours on a CPU.
     "gpu": {},
-    # Minutes on 2 CPU cores: 16 filters and 3 poolings; 64 x 48 slices, as MSD Task04 volumes
-    # are at most 47 px along axis 2 (64 x 64 adds a third of pure padding); every slice that
-    # shows hippocampus but only a quarter of the empty ones per epoch; a soft-Dice term.
-    "cpu": {"initial_filter_size": 16, "num_downs": 3, "patch_width": 48, "n_epochs": 8,
+    # About 4.5 minutes on 2 CPU cores: 16 filters and 3 poolings; 64 x 48 slices, as MSD Task04
+    # volumes are at most 47 px along axis 2 (64 x 64 adds a third of pure padding); every
+    # slice that shows hippocampus but only a quarter of the empty ones per epoch; a soft-Dice
+    # term; augmentation and a moving average of the weights, which keep validation Dice
+    # rising in the last epochs.
+    "cpu": {"initial_filter_size": 16, "num_downs": 3, "patch_width": 48, "n_epochs": 9,
             "batch_size": 32, "learning_rate": 0.004, "empty_slice_fraction": 0.25,
-            "dice_loss_weight": 1.0},
+            "dice_loss_weight": 1.0, "augment": True, "ema_decay": 0.99},
     # One batch per epoch on a few volumes: checks the wiring in well under a minute.
     "dry-run": {"initial_filter_size": 8, "n_epochs": 1, "max_volumes": 10,
                 "max_batches_per_epoch": 1, "device": "cpu"},
 }
 
-# flag -> (Config attribute, type, help)
+# flag -> (Config attribute, type, help); a bool gives the pair --flag / --no-flag
 OVERRIDES = {
     "--data-dir": ("root_dir", str, "folder holding images/ and labels/"),
     "--out-dir": ("test_results_dir", str, "folder that receives the session folders"),
@@ -106,6 +110,8 @@ OVERRIDES = {
     "--empty-fraction": ("empty_slice_fraction", float,
                          "share of the all-background slices trained on per epoch, in [0, 1]"),
     "--dice-weight": ("dice_loss_weight", float, "weight of the soft-Dice loss term"),
+    "--augment": ("augment", bool, "rotate, scale, shift and gamma-correct training slices"),
+    "--ema-decay": ("ema_decay", float, "decay of the weights' moving average, 0: none"),
 }
 
 
@@ -121,8 +127,12 @@ def parse_config(argv: list[str] | None = None) -> tuple[Config, Path | None]:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="gpu",
                         help="a named setting; explicit flags override it (default: gpu)")
     for flag, (attribute, kind, text) in OVERRIDES.items():
-        parser.add_argument(flag, dest=attribute, type=kind, default=None,
-                            help=f"{text} (default: {getattr(defaults, attribute)})")
+        text = f"{text} (default: {getattr(defaults, attribute)})"
+        if kind is bool:  # --flag / --no-flag
+            parser.add_argument(flag, dest=attribute, action=argparse.BooleanOptionalAction,
+                                default=None, help=text)
+        else:
+            parser.add_argument(flag, dest=attribute, type=kind, default=None, help=text)
     parser.add_argument("--resume", metavar="SESSION", default=None,
                         help="continue an interrupted run: its session folder, or 'latest' "
                              "for the newest one in the out dir (default: None)")

@@ -17,11 +17,13 @@ import nibabel as nib
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from data_prep.SlicesDataset import ForegroundSliceSampler, SlicesDataset
+from data_prep.augmentation import SliceAugmentation
 from inference.UNetInferenceAgent import UNetInferenceAgent, build_model
 from utils.utils import NUM_CLASSES, log_to_tensorboard
 from utils.volume_stats import Dice3d, volume_metrics
@@ -98,8 +100,8 @@ class UNetExperiment:
         config: a ``Config`` (see run_ml_pipeline.py); reads ``n_epochs``, ``learning_rate``,
             ``batch_size``, ``patch_size``, ``initial_filter_size``, ``num_downs``, ``device``,
             ``seed``, ``out_dir`` (or ``test_results_dir`` and ``name``), ``tensorboard_dir``,
-            ``max_batches_per_epoch``, ``patch_width``, ``empty_slice_fraction`` and
-            ``dice_loss_weight`` (the last six optional).
+            ``max_batches_per_epoch``, ``patch_width``, ``empty_slice_fraction``, ``augment``,
+            ``dice_loss_weight`` and ``ema_decay`` (the last eight optional).
         split: ``{"train": [...], "val": [...], "test": [...]}`` indices into ``dataset``.
         dataset: volumes from ``LoadHippocampusData``.
         resume_from: a checkpoint written by this class to continue from.
@@ -124,13 +126,12 @@ class UNetExperiment:
         generator = torch.Generator().manual_seed(getattr(config, "seed", 0))
         train_slices = SlicesDataset([dataset[i] for i in split["train"]])
         empty_fraction = getattr(config, "empty_slice_fraction", 1.0)
-        if empty_fraction < 1.0:
-            sampler = ForegroundSliceSampler(train_slices, empty_fraction, generator)
-            self.train_loader = DataLoader(train_slices, batch_size=config.batch_size,
-                                           sampler=sampler)
-        else:
-            self.train_loader = DataLoader(train_slices, batch_size=config.batch_size,
-                                           shuffle=True, generator=generator)
+        sampler = (ForegroundSliceSampler(train_slices, empty_fraction, generator)
+                   if empty_fraction < 1.0 else RandomSampler(train_slices, generator=generator))
+        augmentation = (SliceAugmentation(generator=generator)
+                        if getattr(config, "augment", False) else None)
+        self.train_loader = DataLoader(train_slices, batch_size=config.batch_size,
+                                       sampler=sampler, collate_fn=augmentation)
         self.shuffle_generator = generator
 
         self.architecture = {
@@ -142,6 +143,11 @@ class UNetExperiment:
         dice_weight = getattr(config, "dice_loss_weight", 0.0)
         self.loss_function = (CrossEntropyDiceLoss(dice_weight) if dice_weight
                               else nn.CrossEntropyLoss())
+        # An exponential moving average of the weights (Polyak and Juditsky, 1992), updated
+        # after every step, is what validation, testing and model.pth use when configured.
+        decay = getattr(config, "ema_decay", 0.0)
+        self.averaged_model = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+                               if decay else None)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.learning_rate, pct_start=WARMUP_FRACTION,
@@ -184,6 +190,8 @@ class UNetExperiment:
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
+            if self.averaged_model is not None:
+                self.averaged_model.update_parameters(self.model)
             losses.append(loss.item())
             if self.global_step % LOG_EVERY_BATCHES == 0:
                 probs = torch.softmax(prediction.detach(), dim=1)
@@ -254,22 +262,32 @@ class UNetExperiment:
             self.load_model_parameters(best)
         self.save_model_parameters()
 
+    @property
+    def evaluated_model(self) -> nn.Module:
+        """The weights that are validated, tested and saved: the moving average when
+        ``ema_decay`` is set, else ``self.model``."""
+        return self.averaged_model.module if self.averaged_model is not None else self.model
+
     def inference_agent(self) -> UNetInferenceAgent:
-        """An inference agent over this experiment's model, device and patch."""
-        return UNetInferenceAgent(model=self.model, device=self.device,
+        """An inference agent over this experiment's evaluated model, device and patch."""
+        return UNetInferenceAgent(model=self.evaluated_model, device=self.device,
                                   patch_size=self.config.patch_size,
                                   patch_width=getattr(self.config, "patch_width", None))
 
     # -- persistence ------------------------------------------------------------------------
     def model_file_contents(self) -> dict:
         """The architecture and weights: everything ``UNetInferenceAgent`` needs."""
-        return {"architecture": dict(self.architecture), "state_dict": self.model.state_dict(),
+        return {"architecture": dict(self.architecture),
+                "state_dict": self.evaluated_model.state_dict(),
                 "patch_size": self.config.patch_size,
                 "patch_width": getattr(self.config, "patch_width", None)}
 
     def checkpoint(self) -> dict:
         """Everything needed to continue training exactly where it stopped."""
+        averaged = self.averaged_model
         return {**self.model_file_contents(),
+                "trained_state_dict": self.model.state_dict(),
+                "averaged_state_dict": averaged.state_dict() if averaged is not None else None,
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "epoch": self.epoch, "global_step": self.global_step,
@@ -291,7 +309,9 @@ class UNetExperiment:
         if state["architecture"] != self.architecture:
             raise ValueError(f"{path} holds a U-Net {state['architecture']}, but the "
                              f"configuration asks for {self.architecture}")
-        self.model.load_state_dict(state["state_dict"])
+        self.model.load_state_dict(state.get("trained_state_dict", state["state_dict"]))
+        if self.averaged_model is not None:
+            self.averaged_model.load_state_dict(state["averaged_state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.global_step = state["epoch"], state["global_step"]
@@ -305,7 +325,7 @@ class UNetExperiment:
         atomic_save(self.model_file_contents(), self.out_dir / MODEL_FILE)
 
     def load_model_parameters(self, path: str | Path = "") -> None:
-        """Load weights from ``path`` (default ``out_dir/model.pth``) into ``self.model``.
+        """Load weights from ``path`` (default ``out_dir/model.pth``) into the evaluated model.
 
         Raises:
             FileNotFoundError: when the file does not exist.
@@ -314,7 +334,7 @@ class UNetExperiment:
         if not path.is_file():
             raise FileNotFoundError(f"model parameters {path} do not exist")
         state = torch.load(path, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["state_dict"])
+        self.evaluated_model.load_state_dict(state["state_dict"])
 
     # -- testing ----------------------------------------------------------------------------
     def run_test(self) -> dict:
