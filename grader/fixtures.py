@@ -196,6 +196,13 @@ def build_experiment(code, tmp_path: Path, volumes: list[dict], split: dict, **o
                                  as_dataset(volumes))
 
 
+def agent_for(code, model: nn.Module, patch_size: int = PATCH):
+    """The submission's UNetInferenceAgent over ``model``, on the CPU. Call inside a test body
+    only."""
+    module = code.import_module("inference.UNetInferenceAgent")
+    return module.UNetInferenceAgent(model=model, device="cpu", patch_size=patch_size)
+
+
 def returned_loss(value) -> float | None:
     """The loss in what validate() returned: a number, the first item of a tuple, or a dict's
     "loss"-like entry; None when it returned none (a course starter only logs it)."""

@@ -8,13 +8,8 @@ import pytest
 import torch
 
 from grader.checks import check
-from grader.fixtures import (PATCH, OracleModel, TinyNet, random_seg, raw_image,
+from grader.fixtures import (PATCH, OracleModel, TinyNet, agent_for, random_seg, raw_image,
                              use_reference_preprocessing)
-
-
-def agent_for(code, model: torch.nn.Module, patch_size: int = PATCH):
-    module = code.import_module("inference.UNetInferenceAgent")
-    return module.UNetInferenceAgent(model=model, device="cpu", patch_size=patch_size)
 
 
 @pytest.mark.task("S2.09", points=2)

@@ -11,13 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from grader.fixtures import (PATCH, DropoutNet, OracleModel, TinyNet, random_seg, raw_image,
-                             use_reference_preprocessing)
-
-
-def agent_for(code, model: torch.nn.Module, patch_size: int = PATCH):
-    module = code.import_module("inference.UNetInferenceAgent")
-    return module.UNetInferenceAgent(model=model, device="cpu", patch_size=patch_size)
+from grader.fixtures import (PATCH, DropoutNet, OracleModel, TinyNet, agent_for, random_seg,
+                             raw_image, use_reference_preprocessing)
 
 
 @pytest.mark.task("S2.09", points=2)
