@@ -122,8 +122,10 @@ def test_normalize_intensity_does_not_mutate_the_input():
     (np.full((2, 3, 3), 5.0, np.float32), "constant intensity"),  # [2, 3, 3] constant
     (np.zeros((2, 3, 3), np.uint8), "constant intensity"),        # [2, 3, 3] all zero
     (np.zeros((0, 3, 3), np.float32), "empty"),                   # [0, 3, 3] empty
+    (np.array([[[1.0, np.inf, 3.0]]]), "1 non-finite voxel "),    # [1, 1, 3], one inf
+    (np.array([[[np.nan, 2.0, np.nan, 4.0]]]), "2 non-finite voxels"),  # [1, 1, 4], two NaN
 ])
-def test_normalize_intensity_rejects_constant_and_empty_volumes(image, message):
+def test_normalize_intensity_rejects_constant_empty_and_non_finite_volumes(image, message):
     with pytest.raises(ValueError, match=message):
         normalize_intensity(image)
 

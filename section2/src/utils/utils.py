@@ -69,11 +69,16 @@ def normalize_intensity(image: np.ndarray) -> np.ndarray:
         float32 [X, Y, Z] in [0, 1]: (image - min) / (max - min).
 
     Raises:
-        ValueError: when the volume is empty or of constant intensity (nothing to rescale).
+        ValueError: when the volume is empty, holds a non-finite voxel (NaN or inf: one of
+            them turns the whole result into zeros and NaN), or has constant intensity.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.size == 0:
         raise ValueError("cannot normalise an empty volume")
+    n_bad = image.size - int(np.count_nonzero(np.isfinite(image)))
+    if n_bad:
+        raise ValueError(f"volume holds {n_bad} non-finite voxel{'s' * (n_bad > 1)} "
+                         f"(NaN or inf) of {image.size}; it cannot be normalised")
     # TASK S2.03: Rescale one volume linearly to [0, 1] by its own minimum and maximum.
     #   Why: scanner intensities differ by four orders of magnitude between cases; the network
     #   needs one scale. Normalise the whole volume at once, not slice by slice: per-slice
