@@ -51,6 +51,7 @@ from grader.results import ResultsWriter, TestResult, load_manifest  # noqa: E40
 from grader.sandbox import run_isolated  # noqa: E402
 from grader.submission import (CodeUnderTest, SubmissionError, copy_submission,  # noqa: E402
                                default_code, find_real_data)
+from grader.course_deliverables import KIT, COURSE, deliverable_layouts  # noqa: E402
 
 DEFAULT_TIMEOUT_S = 60.0  # per test; the slowest public test takes a few seconds on 2 cores
 DEFAULT_MEMORY_MB = 3072  # per test, beyond the libraries every child inherits
@@ -62,6 +63,11 @@ MANIFEST = pytest.StashKey[dict]()
 WRITER = pytest.StashKey[ResultsWriter]()
 # {TASK id: points of every collected test}, before -k or --deselect narrow the run.
 COLLECTED_POINTS = pytest.StashKey[dict]()
+# {layout: {TASK id: points}}: what a submission whose every deliverable has that layout is
+# graded on ("kit" or "course"), for the kit's check that both add up.
+POINTS_BY_LAYOUT = pytest.StashKey[dict]()
+# {deliverable: layout} of the code under test (grader/course_deliverables.py).
+LAYOUTS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +88,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "task(id, points): a graded test of one TASK")
     config.addinivalue_line("markers", "kit: checks the kit itself; not run on a submission")
+    config.addinivalue_line("markers", "deliverable(name, layout): grades deliverable 'section1' "
+                                       "or 'report' when it has that layout ('kit' or 'course')")
     if config.getoption("--task-timeout") <= 0 or config.getoption("--memory-mb") <= 0:
         raise pytest.UsageError("--task-timeout and --memory-mb must be positive")
     folder = config.getoption("--submission")
@@ -97,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except SubmissionError as err:
             raise pytest.UsageError(str(err)) from err
     config.stash[CODE] = code
+    config.stash[LAYOUTS] = deliverable_layouts(code)
     config.stash[MANIFEST] = load_manifest()
     config.stash[WRITER] = ResultsWriter(config.getoption("--results").resolve(), code.name)
 
@@ -104,7 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     code = config.stash[CODE]
     data = find_real_data()
-    return [f"grading: {code.name}",
+    layouts = ", ".join(f"{name} {layout}" for name, layout in config.stash[LAYOUTS].items())
+    return [f"grading: {code.name}", f"layout of the deliverables: {layouts}",
             f"real data: {data if data else 'not found (tests that need it are skipped)'}"]
 
 
@@ -116,13 +126,33 @@ def task_of(item: pytest.Item) -> tuple[str, float] | None:
     return marker.args[0], float(marker.kwargs.get("points", 1))
 
 
+def by_hand_of(item: pytest.Item) -> str | None:
+    """What a person grades for this test's points (``task(..., by_hand="...")``), or None."""
+    marker = item.get_closest_marker("task")
+    return None if marker is None else marker.kwargs.get("by_hand")
+
+
+def layout_of(item: pytest.Item) -> tuple[str, str] | None:
+    """(deliverable, layout) that a test grades, or None for a test of every layout."""
+    marker = item.get_closest_marker("deliverable")
+    return None if marker is None else (marker.args[0], marker.args[1])
+
+
 @pytest.hookimpl(tryfirst=True)  # before -k, so that `-k S2.04` sees the TASK keywords
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    manifest, code = config.stash[MANIFEST], config.stash[CODE]
+    manifest, code, layouts = config.stash[MANIFEST], config.stash[CODE], config.stash[LAYOUTS]
     kept, dropped = [], []
     collected = config.stash.setdefault(COLLECTED_POINTS, {})
+    by_layout = config.stash.setdefault(POINTS_BY_LAYOUT, {KIT: {}, COURSE: {}})
     for item in items:
-        task = task_of(item)
+        task, layout = task_of(item), layout_of(item)
+        if task is not None:
+            for name, points in by_layout.items():
+                if layout is None or layout[1] == name:
+                    points[task[0]] = points.get(task[0], 0.0) + task[1]
+        if layout is not None and layouts.get(layout[0]) != layout[1]:
+            dropped.append(item)  # another layout's test of this deliverable
+            continue
         if task is not None:
             collected[task[0]] = collected.get(task[0], 0.0) + task[1]
             if task[0] not in manifest["tasks"]:
@@ -192,11 +222,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         output = "" if report.passed else report.longreprtext.strip()
         if report.when == "setup":
             output = f"the test could not be set up: {output.splitlines()[-1] if output else ''}"
+        by_hand = by_hand_of(item)
+        if by_hand is not None:  # a person scores it; the test says whether there is material
+            output = "\n".join(filter(None, (f"graded by hand ({task[1]:g} points, not in the "
+                                              f"automatic score): {by_hand}", output)))
         item.config.stash[WRITER].add(TestResult(
             name=f"{task[0]} {item.name}", number=task[0],
-            score=task[1] if report.passed else 0.0, max_score=task[1],
+            score=None if by_hand else (task[1] if report.passed else 0.0),
+            max_score=None if by_hand else task[1],
             status="passed" if report.passed else "failed", output=output,
-            visibility="after_published" if is_hidden(item) else "visible"))
+            visibility="after_published" if is_hidden(item) else "visible",
+            extra_data={"graded_by_hand": True, "points": task[1]} if by_hand else None))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

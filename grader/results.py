@@ -4,6 +4,12 @@ Gradescope's autograder format: https://gradescope-autograders.readthedocs.io/en
 (``score``, ``max_score``, ``tests`` with ``name``, ``number``, ``score``, ``max_score``,
 ``status``, ``output``, ``visibility``). Both files are rewritten after every test, atomically,
 so a grading run that dies half way still leaves the scores so far.
+
+A TASK graded by hand (a course notebook's answers) is an informational test, as the spec
+allows: no ``score`` or ``max_score`` (so Gradescope neither adds nor deducts it), a status
+that says whether the material is handed in, ``output`` saying "graded by hand" with its
+points, and ``extra_data`` ``{"graded_by_hand": true, "points": n}``. The top-level
+``output`` lists those points; Gradescope's manual grading adds them.
 """
 
 from __future__ import annotations
@@ -29,11 +35,21 @@ class TestResult:
 
     name: str
     number: str  # the TASK id, e.g. "S2.04"
-    score: float
-    max_score: float
+    score: float | None  # None: graded by hand (left out of results.json)
+    max_score: float | None  # None: graded by hand
     status: str  # "passed" or "failed"
     output: str
     visibility: str  # "visible" (public tests) or "after_published" (hidden tests)
+    extra_data: dict | None = None  # {"graded_by_hand": True, "points": n} for a hand-graded one
+
+    @property
+    def by_hand_points(self) -> float:
+        """Points a person grades for this test (0 for an automatic test)."""
+        return float(self.extra_data["points"]) if self.score is None and self.extra_data else 0.0
+
+    def to_json(self) -> dict:
+        """The Gradescope test entry: fields that are None are left out."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 class ResultsWriter:
@@ -54,28 +70,59 @@ class ResultsWriter:
         """{task id: (score, max score)} over the tests recorded so far."""
         totals: dict[str, tuple[float, float]] = {}
         for test in self.tests:
+            if test.score is None:
+                continue  # graded by hand
             score, max_score = totals.get(test.number, (0.0, 0.0))
             totals[test.number] = (score + test.score, max_score + test.max_score)
         return dict(sorted(totals.items()))
 
+    def by_hand_points(self) -> dict[str, float]:
+        """{task id: points graded by hand} over the tests recorded so far."""
+        points: dict[str, float] = {}
+        for test in self.tests:
+            if test.by_hand_points:
+                points[test.number] = points.get(test.number, 0.0) + test.by_hand_points
+        return dict(sorted(points.items()))
+
+    def by_hand_note(self) -> str:
+        """One line naming the points graded by hand, or "" when there are none."""
+        points = self.by_hand_points()
+        if not points:
+            return ""
+        listed = ", ".join(f"{task} ({value:g})" for task, value in points.items())
+        return (f"{sum(points.values()):g} points are graded by hand and are not in this "
+                f"score: {listed}")
+
     def summary(self) -> str:
-        """A table: one row per TASK with its score, then the total."""
+        """A table: one row per TASK with its score (or "by hand"), then the totals."""
         rows = [f"Grading {self.graded}", "", f"{'TASK':<8}{'score':>8}{'max':>8}  failed tests"]
-        for task, (score, max_score) in self.scores_by_task().items():
+        automatic, by_hand = self.scores_by_task(), self.by_hand_points()
+        for task in sorted(automatic.keys() | by_hand.keys()):
             failed = [t.name.removeprefix(f"{task} ") for t in self.tests
-                      if t.number == task and t.status != "passed"]
-            rows.append(f"{task:<8}{score:>8g}{max_score:>8g}  {', '.join(failed)}")
-        score = sum(t.score for t in self.tests)
-        max_score = sum(t.max_score for t in self.tests)
+                      if t.number == task and t.status != "passed" and t.score is not None]
+            if task in automatic:
+                score, max_score = automatic[task]
+                rows.append(f"{task:<8}{score:>8g}{max_score:>8g}  {', '.join(failed)}")
+            if task in by_hand:
+                missing = [t.name.removeprefix(f"{task} ") for t in self.tests
+                           if t.number == task and t.status != "passed" and t.score is None]
+                note = f"  material missing: {', '.join(missing)}" if missing else ""
+                rows.append(f"{task:<8}{'by hand':>8}{by_hand[task]:>8g}{note}")
+        score = sum(t.score for t in self.tests if t.score is not None)
+        max_score = sum(t.max_score for t in self.tests if t.max_score is not None)
         rows += ["", f"{'total':<8}{score:>8g}{max_score:>8g}"]
+        if by_hand:
+            rows.append(f"{'by hand':<8}{'':>8}{sum(by_hand.values()):>8g}  not in the total")
         return "\n".join(rows) + "\n"
 
     def write(self) -> None:
         """Write results.json (Gradescope) and results.txt (the summary), atomically."""
-        payload = {"score": sum(t.score for t in self.tests),
-                   "max_score": sum(t.max_score for t in self.tests),
+        payload = {"score": sum(t.score for t in self.tests if t.score is not None),
+                   "max_score": sum(t.max_score for t in self.tests if t.max_score is not None),
                    "visibility": "visible", "stdout_visibility": "hidden",
-                   "tests": [asdict(t) for t in self.tests]}
+                   "tests": [t.to_json() for t in self.tests]}
+        if self.by_hand_note():
+            payload["output"] = self.by_hand_note()
         for path, text in ((self.path, json.dumps(payload, indent=2) + "\n"),
                            (self.summary_path, self.summary())):
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,8 @@ REAL_DATA_CANDIDATES = (REPO.parent / "shared" / "data" / "hippocampus" / "Train
 # What a submission may bring, per folder: course code and the report's material.
 CODE_SUFFIXES = (".py",)
 OUT_SUFFIXES = (".md", ".json", ".png", ".jpg", ".jpeg", ".svg", ".csv", ".log", ".gz")
+# Section 1 also brings the course's notebook and its curated set (NIfTI, gzipped or not).
+SECTION1_SUFFIXES = (".ipynb", ".nii")
 # Never copied: a submission cannot change how it is graded.
 FORBIDDEN_NAMES = ("conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini",
                    "sitecustomize.py", "usercustomize.py")
@@ -150,6 +152,7 @@ def copy_submission(folder: Path, workspace: Path) -> CodeUnderTest:
     if (folder / "section1").is_dir():
         section1 = workspace / "section1"
         section1.mkdir(parents=True)
-        _copy_tree(folder / "section1", section1, CODE_SUFFIXES + OUT_SUFFIXES)
+        _copy_tree(folder / "section1", section1,
+                   CODE_SUFFIXES + OUT_SUFFIXES + SECTION1_SUFFIXES)
     return CodeUnderTest(name=f"submission {folder}", section2=section2, section1=section1,
                          out=out, is_kit=False)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.conftest import COLLECTED_POINTS
+from grader.conftest import COLLECTED_POINTS, POINTS_BY_LAYOUT
+from grader.course_deliverables import COURSE
 from grader.results import load_manifest
 from grader.submission import REPO
 
@@ -87,6 +88,17 @@ def test_points_of_the_tests_add_up_to_each_task_and_the_total(request):
         pytest.skip("run the whole grader (`pytest grader/`) to add up the points")
     assert {task: collected.get(task, 0) for task in manifest["tasks"]} == {
         task: entry["points"] for task, entry in manifest["tasks"].items()}
+
+
+def test_points_add_up_for_a_course_starter_submission_as_for_the_kits(request):
+    manifest = load_manifest()
+    by_layout = request.config.stash.get(POINTS_BY_LAYOUT, {})
+    if not set(by_layout.get(COURSE, {})) >= {"S2.12", "R2.01", "S1.01"}:
+        pytest.skip("run the whole grader (`pytest grader/`) to add up the points")
+    expected = {task: entry["points"] for task, entry in manifest["tasks"].items()}
+    for layout, collected in by_layout.items():
+        assert {task: collected.get(task, 0) for task in manifest["tasks"]} == expected, \
+            f"the tests of a {layout}-layout submission do not add up to grader/points.json"
 
 
 def test_every_task_of_the_solution_has_points_and_a_test(skeleton, request):

@@ -19,6 +19,9 @@ import pytest
 from grader import report as checks
 from grader.submission import find_real_data
 
+# The kit's report deliverable; a course-starter one is graded by test_course_report.py.
+pytestmark = pytest.mark.deliverable("report", "kit")
+
 EXAMPLE_SHAPE = (4, 6, 5)  # [X, Y, Z] of the synthetic session's volumes
 EXAMPLE_CASES = ("hippocampus_001.nii.gz", "hippocampus_002.nii.gz")
 
