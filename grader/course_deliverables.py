@@ -36,7 +36,8 @@ from grader.submission import CodeUnderTest, find_real_data
 KIT, COURSE = "kit", "course"  # the two layouts a deliverable can have
 SECTION1, REPORT = "section1", "report"  # the deliverables whose layout is detected here
 KIT_EDA = "eda.py"  # the kit's section 1 module; the course has none
-KIT_TASK_MARKER = re.compile(r"#\s*TASK S2\.\d\d")  # the kit's TASK comments; the course's have no id
+# The kit's TASK comments carry an id; the course's ("# TASK:") have none.
+KIT_TASK_MARKER = re.compile(r"#\s*TASK S2\.\d\d")
 KIT_TEMPLATE = Path(__file__).resolve().parents[1] / "section2" / "out" / "README.md"
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")

@@ -37,9 +37,10 @@ def raw_checks() -> list[course.CaseCheck]:
     return list(checks)
 
 
-def curated_checks(code) -> list[course.CaseCheck]:
-    """The checked cases of the submission's curated set (call it in a test body)."""
-    return course.check_data_set(course.find_curated_set(code.section1))
+def curated_checks(code, read_image_voxels: bool = False) -> list[course.CaseCheck]:
+    """The checked cases of the submission's curated set (call it in a test body). Image
+    voxels are decompressed only where readability is graded; headers suffice elsewhere."""
+    return course.check_data_set(course.find_curated_set(code.section1), read_image_voxels)
 
 
 def complete_pairs(checks: list[course.CaseCheck]) -> list[course.CaseCheck]:
@@ -65,7 +66,7 @@ def test_every_curated_image_has_its_label_and_every_label_its_image(code):
 
 @pytest.mark.task("S1.01", points=2)
 def test_every_curated_file_reads_as_a_3d_nifti_volume(code):
-    problems = course.problems_of(curated_checks(code), ("unreadable",))
+    problems = course.problems_of(curated_checks(code, read_image_voxels=True), ("unreadable",))
     assert not problems, f"copy the files again, unchanged: {listed(problems)}"
 
 
