@@ -205,10 +205,10 @@ def check_case(case: str, image: Path | None, label: Path | None,
         The CaseCheck; its problems name the file, the expected and the found value.
     """
     check = CaseCheck(case, image, label)
-    if label is None and image is not None:
-        check.problems["no_label"] = f"images/{image.name} has no label of the same name"
-    if image is None and label is not None:
-        check.problems["no_image"] = f"labels/{label.name} has no image of the same name"
+    if (image is None) != (label is None):  # one side only
+        kind, folder, partner = (("no_label", "images", "label") if label is None
+                                 else ("no_image", "labels", "image"))
+        check.problems[kind] = f"{folder}/{(image or label).name} has no {partner} of the same name"
     opened = {}
     for side, path in (("image", image), ("label", label)):
         if path is None:
@@ -246,7 +246,7 @@ def check_data_set(root: Path, read_image_voxels: bool = True) -> list[CaseCheck
     """Check every case of ``root/images`` and ``root/labels``, sorted by case name."""
     images, labels = nifti_files(root / "images"), nifti_files(root / "labels")
     return [check_case(case, images.get(case), labels.get(case), read_image_voxels)
-            for case in sorted(images.keys() | labels.keys())]
+            for case in sorted(set(images).union(labels))]
 
 
 @functools.cache
