@@ -329,7 +329,7 @@ def damage_a_label(curated: Path, case: str) -> None:
 
 @pytest.fixture(scope="module")
 def graded(real_data_dir, tmp_path_factory) -> dict[str, dict]:
-    """{submission: {test name: its results.json entry}} of four gradings side by side."""
+    """{submission: {test name: its results.json entry}} of five gradings side by side."""
     root = tmp_path_factory.mktemp("course-submissions")
     submissions = root / "submissions"
     clean = sorted(course.clean_cases(list(course.raw_data_checks())))
@@ -343,6 +343,11 @@ def graded(real_data_dir, tmp_path_factory) -> dict[str, dict]:
                       leave_out=(clean[-1],), notebook=False)
     course_submission(submissions / "impossible_results", real_data_dir, results=course_results(
         [1.467, 0.9], jaccard=[2.80, 0.9 / 1.1], names=[f"{case}.nii.gz" for case in clean[:2]]))
+    starter = submissions / "unfilled_starter"  # the course's hand-out, nothing done yet
+    write_course_code(starter / "section2" / "src")
+    write_notebook(starter / "section1" / "Final Project EDA.ipynb")
+    (starter / "section1" / "out").mkdir()
+    (starter / "section1" / "out" / "README.md").write_text("# Expected results\n")
     grades = grade_all(sorted(submissions.iterdir()), root / "grades", workers=2,
                        timeout_s=GRADING_LIMIT_S, keyword=DELIVERABLE_TASKS)
     found = {}
@@ -388,3 +393,12 @@ def test_dice_1_467_costs_the_plausibility_and_the_performance_points_only(grade
         "test_results_json_dice_and_jaccard_are_in_0_1",
         "test_results_json_jaccard_agrees_with_dice_for_every_volume",
         "test_mean_test_dice_in_results_json_is_at_least_0_85"}
+
+
+def test_the_unfilled_course_starter_scores_0_and_keeps_its_notebook_for_grading_by_hand(
+        graded):
+    tests = graded["unfilled_starter"]
+    automatic = [test for test in tests.values() if "score" in test]
+    assert automatic and sum(test["score"] for test in automatic) == 0
+    assert {test["number"] for test in tests.values() if "score" not in test} == {
+        "S1.02", "S1.03", "R2.01"}
