@@ -9,6 +9,12 @@ forked child with a time and a memory limit (see ``grader/sandbox.py``), so a su
 hangs, exits, crashes or fails to import costs only the tests that touch that code.
 ``results.json`` (Gradescope's format, path from ``--results``) and ``results.txt`` (a table)
 are rewritten after every test.
+
+Section 1 and the report are graded in the kit's or in the course starter's way, by what the
+submission hands in (``grader/course_deliverables.py``): a test marked
+``@pytest.mark.deliverable(name, layout)`` runs only for that layout. A test marked
+``task(..., by_hand="...")`` grades nothing itself: it records points that a person grades,
+and passes when the material for them is handed in.
 """
 
 from __future__ import annotations
