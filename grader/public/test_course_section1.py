@@ -15,7 +15,6 @@ label with other values costs S1.05; a clean pair left out costs S1.06.
 
 from __future__ import annotations
 
-
 import pytest
 
 from grader import course_deliverables as course
