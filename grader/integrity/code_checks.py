@@ -26,7 +26,7 @@ import numpy as np
 
 from grader.integrity.findings import (MODEL_FILE, Finding, Session, handed_in_files,
                                        relative_name)
-from grader.sandbox import run_isolated
+from grader.sandbox import LIBRARY_PREFIXES, run_isolated
 from grader.submission import CodeUnderTest, SubmissionError, SubmissionImportError, \
     copy_submission
 
@@ -208,18 +208,26 @@ def session_config(session: Session) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def forget_modules(folder: Path) -> None:
-    """Drop from sys.modules every module named like a top-level module of ``folder``.
+def isolate_imports(folder: Path) -> None:
+    """Make the top-level modules of ``folder`` import from ``folder`` alone.
 
-    The student's packages (utils, networks, ...) are imported by their top-level names; a
-    process that imported another copy of them (a test run, the kit's solution) would
-    otherwise hand that copy out again.
+    The student's packages (utils, networks, ...) are imported by their top-level names, and
+    the course starter's folders may lack ``__init__.py``: a regular package of the same name
+    elsewhere on sys.path (the kit's solution in a test run) would win over them. So every
+    module of those names is dropped from sys.modules and every other sys.path entry holding
+    one of them is removed (installed libraries' folders stay). Call it only in the sandbox's
+    child.
     """
     names = {path.stem for path in folder.iterdir()
              if path.suffix == ".py" or (path.is_dir() and not path.name.startswith("."))}
     for module in list(sys.modules):
         if module.split(".")[0] in names:
             del sys.modules[module]
+    sys.path[:] = [str(folder)] + [
+        entry for entry in sys.path
+        if Path(entry or ".").resolve() != folder.resolve()
+        and (entry.startswith(LIBRARY_PREFIXES) or not any((Path(entry or ".") / name).exists()
+                    or (Path(entry or ".") / f"{name}.py").exists() for name in names))]
 
 
 def sandbox_checks(name: str, submission: Path, sessions: list[Session]) -> list[Finding]:
@@ -244,7 +252,7 @@ def sandbox_checks(name: str, submission: Path, sessions: list[Session]) -> list
             devnull = os.open(os.devnull, os.O_WRONLY)  # the student's prints stay out
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            forget_modules(code.section2)
+            isolate_imports(code.section2)
             found = side_effects(code) + model_problems(code, models)
             answer.write_text(json.dumps(found))
 
