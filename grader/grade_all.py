@@ -305,10 +305,10 @@ def grade_all(submissions: Sequence[Path], out_dir: Path, workers: int | None = 
 
 
 def report_integrity(submissions: Sequence[Path], out_dir: Path,
-                     boilerplate: Sequence[Path] | None) -> None:
+                     boilerplate: Sequence[Path] | None, data_dir: Path | None) -> None:
     """Run the integrity checks (grader/integrity/) and print where the report is."""
     findings = check_class(submissions, out_dir, boilerplate or KIT_BOILERPLATE,
-                           data_dir=find_real_data())
+                           data_dir=data_dir or find_real_data())
     print(f"integrity: {len(findings)} findings (notes, not deductions): "
           f"{out_dir / CSV_FILE}, {out_dir / MARKDOWN_FILE}")
 
@@ -336,12 +336,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the code every student was given, left out of the "
                              "code similarity (repeat it; for course-starter submissions, the "
                              "starter's folder) (default: the kit's section2/src and section1)")
+    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help="data set (images/ and labels/) against which the integrity checks "
+                             "test file names and recompute Dice (default: the grader's real "
+                             "data, if found)")
     args = parser.parse_args(argv)
     if args.workers <= 0 or args.timeout <= 0:
         parser.error("--workers and --timeout must be positive")
     for folder in args.boilerplate or []:
         if not folder.is_dir():
             parser.error(f"--boilerplate={folder} is not a folder")
+    if args.data_dir is not None and not (args.data_dir / "images").is_dir():
+        parser.error(f"--data-dir={args.data_dir} has no images/ folder")
     try:
         submissions = find_submissions(args.submissions_dir)
     except NotADirectoryError as err:
@@ -351,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     if args.integrity_only:
-        report_integrity(submissions, args.out, args.boilerplate)
+        report_integrity(submissions, args.out, args.boilerplate, args.data_dir)
         print(f"checked {len(submissions)} submissions in {time.perf_counter() - start:.1f} s")
         return 0
     progress = tqdm(total=len(submissions), desc="grading", unit="submission", disable=None)
@@ -364,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     grades = grade_all(submissions, args.out, args.workers, args.timeout, args.keyword,
                        on_done=report)
     progress.close()
-    report_integrity(submissions, args.out, args.boilerplate)
+    report_integrity(submissions, args.out, args.boilerplate, args.data_dir)
     failed = sum(grade.status != STATUS_OK for grade in grades)
     print(f"graded {len(grades)} submissions ({failed} not ok) in "
           f"{time.perf_counter() - start:.1f} s; scores: {args.out / SCORES_FILE}")

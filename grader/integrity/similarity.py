@@ -127,29 +127,33 @@ def passages(document: CodeDocument, slices) -> list[tuple[str, str]]:
     return quoted
 
 
-def code_similarity(submissions: dict[str, Path], boilerplate: list[Path],
-                    progress=None) -> list[Finding]:
+def code_fingerprint(submission: Path, boilerplate) -> tuple[CodeDocument, CodeFingerprint | None]:
+    """A submission's joined code and its fingerprint (None when it has no code).
+
+    Python salts its string hash per interpreter: fingerprints are comparable only when
+    computed in one process or in processes forked from it.
+    """
+    document = code_document(submission)
+    return document, (fingerprint(document.text, boilerplate) if document.text else None)
+
+
+def code_similarity(documents: dict[str, CodeDocument],
+                    prints: dict[str, CodeFingerprint | None]) -> list[Finding]:
     """Pairs of submissions whose own code (boilerplate removed) largely matches.
 
     Args:
-        submissions: {name: folder}.
-        boilerplate: folders of code every student was given (skeleton or starter).
-        progress: a tqdm bar to advance once per submission fingerprinted, or None.
+        documents: {name: the submission's joined code} (code_fingerprint).
+        prints: {name: its fingerprint, boilerplate removed, or None}.
 
     Returns:
         One finding per pair above the threshold, on the first name of the pair, with the
         shares of each side's code and the longest matching passages.
     """
-    known = boilerplate_hashes(boilerplate)
-    documents, prints = {}, {}
-    for name, folder in submissions.items():
-        documents[name] = code_document(folder)
-        if documents[name].text:
-            prints[name] = fingerprint(documents[name].text, known)
-        if progress is not None:
-            progress.update()
     findings = []
-    for first, second in itertools.combinations(sorted(prints), 2):
+    names = sorted(name for name, value in prints.items() if value is not None)
+    for first, second in itertools.combinations(names, 2):
+        if not prints[first].hashes & prints[second].hashes:
+            continue
         overlap, (share1, share2), (slices1, slices2) = compare_files(prints[first],
                                                                      prints[second])
         if overlap < MIN_SHARED_CHARS or max(share1, share2) < CODE_THRESHOLD:
