@@ -146,10 +146,10 @@ def side_effects(code: CodeUnderTest) -> list[dict]:
             target = getattr(code.import_module(module), function)
         except (SubmissionImportError, AttributeError):
             continue
+        where = Path("section2", "src", *module.split(".")).with_suffix(".py")
         for change in changed_arrays(target, arrays, names, extra):
             found.append({"check": "mutates-input",
-                          "evidence": f"{module.replace('.', '/')}.py {function} changes its "
-                                      f"argument {change}"})
+                          "evidence": f"{where} {function} changes its argument {change}"})
     return found
 
 

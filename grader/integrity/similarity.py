@@ -39,6 +39,7 @@ METRIC_DECIMALS = 4  # results agreeing to this many decimals on every volume ar
 MAX_PASSAGES = 3  # matching passages quoted per pair
 MAX_PASSAGE_LINES = 12
 PATH_MARKERS = ("/", "\\")  # a config string holding one of these is a path
+MAX_CONFIG_CHARS = 600  # of each results.json's config quoted side by side
 
 
 @dataclass(frozen=True)
@@ -209,13 +210,14 @@ def results_similarity(sessions: dict[str, list[Session]]) -> list[Finding]:
             continue
         if hash1 == hash2:
             shared = paths_in(session1.results or {})
+            configs = tuple(json.dumps((session.results or {}).get("config", {}),
+                                       indent=1)[:MAX_CONFIG_CHARS]
+                            for session in (session1, session2))
             findings.append(Finding(
                 name1, "results-identical",
                 f"{session1.label} is byte-identical to {name2}'s {session2.label}"
                 + (f"; both name the same paths: {', '.join(shared)}" if shared else ""),
-                other=name2,
-                passages=((json.dumps((session1.results or {}).get("config", {}), indent=1)[:600],
-                           json.dumps((session2.results or {}).get("config", {}), indent=1)[:600]),)))
+                other=name2, passages=(configs,)))
         elif (session1.results and session2.results
               and metric_table(session1.results)
               and metric_table(session1.results) == metric_table(session2.results)):
