@@ -274,3 +274,16 @@ def test_the_command_refuses_a_boilerplate_folder_that_does_not_exist(tmp_path, 
     assert exit_info.value.code == 2
     assert "is not a folder" in capsys.readouterr().err
 
+
+
+def test_the_benchmark_prints_one_row_of_positive_figures(capsys):
+    sys.path.insert(0, str(REPO / "tools"))
+    import benchmark_integrity
+
+    assert benchmark_integrity.main(["--submissions", "2"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[-2:]
+    assert header.split() == ["submissions", "findings", "seconds", "s/submission", "cpus"]
+    submissions, findings, seconds, per_submission, _ = row.split()
+    # Two copies of the solution: one pair, reported as similar code.
+    assert (int(submissions), int(findings)) == (2, 1)
+    assert float(seconds) > 0 and float(per_submission) > 0
