@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
 from grader.integrity.findings import Finding, Session, handed_in_files
@@ -102,10 +103,8 @@ def fingerprint(text: str, boilerplate=None, window: int | None = None) -> CodeF
                            language="python", fp=io.StringIO(text))
 
 
-def boilerplate_hashes(folders: list[Path]):
+def boilerplate_hashes(folders: list[Path]) -> np.ndarray:
     """Every fingerprint of the code under ``folders`` (copydetect's boilerplate: window 1)."""
-    import numpy as np
-
     hashes: set = set()
     for folder in folders:
         for path in code_files(folder):
