@@ -1,7 +1,7 @@
 """Grade a folder of submissions in parallel and write one table of scores.
 
     python -m grader.grade_all SUBMISSIONS_DIR [--out OUT] [--workers N] [--timeout S]
-        [--integrity-only] [--boilerplate DIR ...]
+        [--integrity-only] [--boilerplate DIR ...] [--data-dir DIR]
 
 Every sub-folder of SUBMISSIONS_DIR is one submission (holding section2/src, optionally
 section2/out and section1). Each is graded by its own run of the grader,
@@ -305,10 +305,11 @@ def grade_all(submissions: Sequence[Path], out_dir: Path, workers: int | None = 
 
 
 def report_integrity(submissions: Sequence[Path], out_dir: Path,
-                     boilerplate: Sequence[Path] | None, data_dir: Path | None) -> None:
+                     boilerplate: Sequence[Path] | None, data_dir: Path | None,
+                     workers: int | None = None) -> None:
     """Run the integrity checks (grader/integrity/) and print where the report is."""
     findings = check_class(submissions, out_dir, boilerplate or KIT_BOILERPLATE,
-                           data_dir=data_dir or find_real_data())
+                           data_dir=data_dir or find_real_data(), workers=workers)
     print(f"integrity: {len(findings)} findings (notes, not deductions): "
           f"{out_dir / CSV_FILE}, {out_dir / MARKDOWN_FILE}")
 
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     if args.integrity_only:
-        report_integrity(submissions, args.out, args.boilerplate, args.data_dir)
+        report_integrity(submissions, args.out, args.boilerplate, args.data_dir, args.workers)
         print(f"checked {len(submissions)} submissions in {time.perf_counter() - start:.1f} s")
         return 0
     progress = tqdm(total=len(submissions), desc="grading", unit="submission", disable=None)
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     grades = grade_all(submissions, args.out, args.workers, args.timeout, args.keyword,
                        on_done=report)
     progress.close()
-    report_integrity(submissions, args.out, args.boilerplate, args.data_dir)
+    report_integrity(submissions, args.out, args.boilerplate, args.data_dir, args.workers)
     failed = sum(grade.status != STATUS_OK for grade in grades)
     print(f"graded {len(grades)} submissions ({failed} not ok) in "
           f"{time.perf_counter() - start:.1f} s; scores: {args.out / SCORES_FILE}")
