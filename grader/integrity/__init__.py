@@ -14,7 +14,6 @@ tokenising its code); the pairs are then compared here.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -31,8 +30,6 @@ from grader.integrity.results_checks import check_results
 from grader.integrity.similarity import (CodeDocument, boilerplate_hashes, code_fingerprint,
                                          code_similarity, figure_similarity,
                                          results_similarity)
-
-logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 # What every kit student is given: the generated skeleton (section 2) and section 1's files.

@@ -19,7 +19,6 @@ import hashlib
 import io
 import itertools
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +26,6 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
 from grader.integrity.findings import Finding, Session, handed_in_files
-
-logger = logging.getLogger(__name__)
 
 CODE_FOLDERS = (Path("section2") / "src", Path("section1"))  # where a student writes code
 NOISE_CHARS = 25  # copydetect's noise threshold: shorter matches (of tokenised code) are noise
