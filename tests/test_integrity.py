@@ -8,6 +8,7 @@ synthetic labels and predictions [6, 7, 5] standing in for the data set.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import sys
@@ -236,6 +237,17 @@ def test_byte_identical_figures_not_in_the_boilerplate_are_found(tmp_path, start
     assert [(finding.submission, finding.check, finding.other) for finding in found] == [
         ("oscar", "figures-identical", "peggy")]
 
+
+def test_results_with_the_same_numbers_under_other_paths_are_near_identical(tmp_path, starter):
+    folders = cases.honest_course_class(tmp_path / "class")
+    copied = cases.results_payload(cases.student_dice(0), "/home/peggy/data", "/home/peggy/out")
+    for path in (folders["peggy"] / "section2").rglob("results.json"):
+        path.write_text(json.dumps(copied))  # alice's numbers (seed 0), peggy's own paths
+    found = check_class(list(folders.values()), tmp_path / "out", [starter], sandbox=False,
+                        show_progress=False)
+    assert [(finding.submission, finding.check, finding.other) for finding in found] == [
+        ("alice", "results-near-identical", "peggy")]
+    assert "the same 3 volumes" in found[0].evidence
 
 def test_integrity_csv_has_its_columns_and_one_row_per_finding(course_class):
     with open(course_class["out"] / CSV_FILE, newline="") as file:
