@@ -1,6 +1,7 @@
 """Grade a folder of submissions in parallel and write one table of scores.
 
     python -m grader.grade_all SUBMISSIONS_DIR [--out OUT] [--workers N] [--timeout S]
+        [--integrity-only] [--boilerplate DIR ...] [--data-dir DIR]
 
 Every sub-folder of SUBMISSIONS_DIR is one submission (holding section2/src, optionally
 section2/out and section1). Each is graded by its own run of the grader,
@@ -13,6 +14,9 @@ Writes ``OUT/<name>/results.json`` and ``results.txt`` (the grader's), ``OUT/<na
 (the run's output) and ``OUT/scores.csv``: one row per submission with its score per TASK
 (columns in grader/points.json order; empty where no test of that TASK ran), total, max and
 status ("ok", "timed out after S s", or "grader error: <reason>").
+
+Then the class-wide integrity checks (grader/integrity/) write ``OUT/integrity.csv`` and
+``OUT/integrity.md``; ``--integrity-only`` runs them without grading.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grader.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class
 from grader.results import load_manifest
+from grader.submission import find_real_data
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT_S = 900.0  # per submission; one full grading takes well under 2 minutes
@@ -300,6 +306,16 @@ def grade_all(submissions: Sequence[Path], out_dir: Path, workers: int | None = 
     return ordered
 
 
+def report_integrity(submissions: Sequence[Path], out_dir: Path,
+                     boilerplate: Sequence[Path] | None, data_dir: Path | None,
+                     workers: int | None = None) -> None:
+    """Run the integrity checks (grader/integrity/) and print where the report is."""
+    findings = check_class(submissions, out_dir, boilerplate or KIT_BOILERPLATE,
+                           data_dir=data_dir or find_real_data(), workers=workers)
+    print(f"integrity: {len(findings)} findings (notes, not deductions): "
+          f"{out_dir / CSV_FILE}, {out_dir / MARKDOWN_FILE}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 even when submissions lose points)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
@@ -316,9 +332,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", "--keyword", default=None, metavar="EXPR",
                         help="grade only the tests matching this pytest -k expression, e.g. "
                              "S2.12 (default: None, every test)")
+    parser.add_argument("--integrity-only", action="store_true",
+                        help=f"write only {CSV_FILE} and {MARKDOWN_FILE}, without grading "
+                             "(default: False, grade then check)")
+    parser.add_argument("--boilerplate", type=Path, action="append", metavar="DIR",
+                        help="folder of the code every student was given, left out of the "
+                             "code similarity (repeat it; for course-starter submissions, the "
+                             "starter's folder) (default: the kit's section2/src and section1)")
+    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help="data set (images/ and labels/) against which the integrity checks "
+                             "test file names and recompute Dice (default: the grader's real "
+                             "data, if found)")
     args = parser.parse_args(argv)
     if args.workers <= 0 or args.timeout <= 0:
         parser.error("--workers and --timeout must be positive")
+    for folder in args.boilerplate or []:
+        if not folder.is_dir():
+            parser.error(f"--boilerplate={folder} is not a folder")
+    if args.data_dir is not None and not (args.data_dir / "images").is_dir():
+        parser.error(f"--data-dir={args.data_dir} has no images/ folder")
     try:
         submissions = find_submissions(args.submissions_dir)
     except NotADirectoryError as err:
@@ -327,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.submissions_dir} holds no submission folders")
 
     start = time.perf_counter()
+    if args.integrity_only:
+        report_integrity(submissions, args.out, args.boilerplate, args.data_dir, args.workers)
+        print(f"checked {len(submissions)} submissions in {time.perf_counter() - start:.1f} s")
+        return 0
     progress = tqdm(total=len(submissions), desc="grading", unit="submission", disable=None)
 
     def report(grade: Grade) -> None:
@@ -337,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     grades = grade_all(submissions, args.out, args.workers, args.timeout, args.keyword,
                        on_done=report)
     progress.close()
+    report_integrity(submissions, args.out, args.boilerplate, args.data_dir, args.workers)
     failed = sum(grade.status != STATUS_OK for grade in grades)
     print(f"graded {len(grades)} submissions ({failed} not ok) in "
           f"{time.perf_counter() - start:.1f} s; scores: {args.out / SCORES_FILE}")

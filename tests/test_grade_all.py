@@ -179,3 +179,12 @@ def test_the_command_refuses_a_folder_without_submissions(make, tmp_path, capsys
         grade_all.main([str(make(tmp_path)), "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     assert "submission" in capsys.readouterr().err
+
+
+def test_grading_also_writes_the_integrity_report(graded):
+    with open(graded["out"] / "integrity.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    # The mutant is the solution with one line changed: the pair is reported as copied code.
+    assert ("dice_unbinarised", "code-similarity", "solution") in {
+        (row["submission"], row["check"], row["other"]) for row in rows}
+    assert (graded["out"] / "integrity.md").is_file()

@@ -48,15 +48,17 @@ STUDENT_TEMPLATES = {"README.md": "student_README.md", "pytest.ini": "pytest.ini
 PUBLIC_GRADER = ("grader/__init__.py", "grader/conftest.py", "grader/points.json")
 HAND_IN_TEMPLATES = ("section1/out/README.md", "section2/out/README.md")
 # Autograder: the grader less what never runs on a submission, plus what it reads at run time.
-AUTOGRADER_SKIPPED = ("grader/kit/", "grader/mutants/", "grader/grade_all.py")
+AUTOGRADER_SKIPPED = ("grader/kit/", "grader/mutants/", "grader/grade_all.py",
+                      "grader/integrity/")
 AUTOGRADER_FILES = ("requirements.txt", "tools/get_data.py")  # and HAND_IN_TEMPLATES
 AUTOGRADER_TEMPLATES = {name: name for name in ("setup.sh", "run_autograder", "pytest.ini",
                                                 "README_autograder.md")}
 EXECUTABLE = frozenset({"setup.sh", "run_autograder"})
 # Paths that must never reach a student.
 INSTRUCTOR_ONLY = ("solution/", "grader/hidden/", "grader/kit/", "grader/mutants/",
-                   "grader/grade_all.py", "tools/make_skeleton.py", "tools/release.py",
-                   "tools/benchmark.py", "tools/release/")
+                   "grader/grade_all.py", "grader/integrity/", "tools/make_skeleton.py",
+                   "tools/release.py", "tools/benchmark.py", "tools/benchmark_integrity.py",
+                   "tools/release/")
 
 # An import inside `try: ... except ImportError` is optional: its module need not ship.
 OPTIONAL_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")

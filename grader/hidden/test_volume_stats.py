@@ -33,6 +33,9 @@ def test_dice_agrees_with_medpy_on_random_label_maps(code):
     for seed in SEEDS:
         a, b = random_pair(seed)
         dice = stats.Dice3d(a, b)
+        check(np.array_equal(a, random_pair(seed)[0]) and np.array_equal(b, random_pair(seed)[1]),
+              "Dice3d must leave its input arrays unchanged (binarise into new masks, not in "
+              "place): the caller still needs labels 1 and 2")
         check(is_unit_float(dice), "Dice3d must return a float in [0, 1]")
         check(math.isclose(float(dice), binary.dc(a != 0, b != 0), abs_tol=1e-9),
               "Dice3d must equal medpy.metric.binary.dc of the foregrounds (label != 0, so "
@@ -69,6 +72,9 @@ def test_jaccard_agrees_with_medpy_and_with_dice_over_two_minus_dice(code):
     for seed in SEEDS:
         a, b = random_pair(seed)
         jaccard = stats.Jaccard3d(a, b)
+        check(np.array_equal(a, random_pair(seed)[0]) and np.array_equal(b, random_pair(seed)[1]),
+              "Jaccard3d must leave its input arrays unchanged (binarise into new masks, not "
+              "in place): the caller still needs labels 1 and 2")
         check(is_unit_float(jaccard), "Jaccard3d must return a float in [0, 1]")
         check(math.isclose(float(jaccard), binary.jc(a != 0, b != 0), abs_tol=1e-9),
               "Jaccard3d must equal medpy.metric.binary.jc of the foregrounds (the index "
