@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import run_ml_pipeline as pipeline
 from conftest import REPO, synthetic_pair, write_nifti
@@ -161,7 +162,6 @@ def test_resumed_run_reports_the_training_seconds_of_both_parts(tmp_path, synthe
                                                                  monkeypatch):
     out_dir = tmp_path / "out"
     session = interrupted_session(synthetic_root, out_dir, monkeypatch)
-    import torch
     first_part = torch.load(session / "checkpoints" / LAST_CHECKPOINT,
                             weights_only=True)["train_seconds"]
     results = pipeline.main(["--out-dir", str(out_dir), "--resume", "latest"])

@@ -112,6 +112,7 @@ PRESETS = {
                 "max_batches_per_epoch": 1, "device": "cpu"},
 }
 
+
 def checked(kind: type, allowed: Callable[[float], bool], description: str) -> Callable:
     """An argparse ``type`` that converts a flag's text with ``kind`` and refuses values
     outside ``allowed``, naming the allowed ones: argparse then prints one line, exit 2."""
