@@ -45,7 +45,8 @@ def import_kit():
     """The kit's ``tools/hippocampus_kit.py`` above this folder, or None outside a kit."""
     for folder in HERE.parents:
         if (folder / KIT_MODULE).is_file():
-            sys.path.insert(0, str(folder / KIT_MODULE.parent))
+            if str(folder / KIT_MODULE.parent) not in sys.path:
+                sys.path.insert(0, str(folder / KIT_MODULE.parent))
             import hippocampus_kit
             return hippocampus_kit
     return None
