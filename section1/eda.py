@@ -24,6 +24,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import NamedTuple
 
 import nibabel as nib
@@ -138,7 +139,7 @@ def case_name(path: Path) -> str:
     return path.name[:-len(NIFTI_SUFFIX)] if path.name.endswith(NIFTI_SUFFIX) else path.stem
 
 
-def import_kit():
+def import_kit() -> ModuleType | None:
     """The kit's ``tools/hippocampus_kit.py`` above this folder, or None outside a kit."""
     for folder in HERE.parents:
         if (folder / KIT_MODULE).is_file():

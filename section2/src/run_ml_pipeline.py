@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ SESSION_NAME = re.compile(r"\d{4}-\d{2}-\d{2}_\d{6}_")  # how every session fold
 MOVABLE_ON_RESUME = ("root_dir", "device", "test_results_dir", "tensorboard_dir")
 
 
-def import_kit():
+def import_kit() -> ModuleType | None:
     """The kit's ``tools/hippocampus_kit.py`` above this folder, or None outside a kit."""
     for folder in HERE.parents:
         if (folder / KIT_MODULE).is_file():
