@@ -9,6 +9,7 @@ submission's ``conftest.py``, tests and pytest settings never reach the grading 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import shutil
 import sys
 from dataclasses import dataclass
@@ -16,8 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA_CANDIDATES = (REPO.parent / "shared" / "data" / "hippocampus" / "TrainingSet",
-                        REPO / "data" / "TrainingSet")
+KIT_MODULE = REPO / "tools" / "hippocampus_kit.py"  # the kit's rule for where the data is
 # What a submission may bring, per folder: course code and the report's material.
 CODE_SUFFIXES = (".py",)
 OUT_SUFFIXES = (".md", ".json", ".png", ".jpg", ".jpeg", ".svg", ".csv", ".log", ".gz")
@@ -37,12 +37,23 @@ class SubmissionImportError(ImportError):
     """A submission module failed to import; the message names the file and the error."""
 
 
+def kit_module() -> ModuleType:
+    """tools/hippocampus_kit.py, which the grader ships with (see tools/release.py)."""
+    spec = importlib.util.spec_from_file_location("hippocampus_kit", KIT_MODULE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def real_data_candidates() -> list[Path]:
+    """The folders ``find_real_data`` tries, in order: the kit's one rule."""
+    return kit_module().data_dir_candidates()
+
+
 def find_real_data() -> Path | None:
-    """The MSD hippocampus TrainingSet (images/ and labels/) beside the kit, or None."""
-    for candidate in REAL_DATA_CANDIDATES:
-        if (candidate / "images").is_dir() and (candidate / "labels").is_dir():
-            return candidate
-    return None
+    """The MSD hippocampus TrainingSet (images/ and labels/), by the kit's one rule
+    ($HIPPOCAMPUS_DATA, the kit's data/TrainingSet, a shared copy beside it), or None."""
+    return kit_module().find_training_set()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ hippocampus volume in mm3 and lists every misfit with its reasons; ``curate`` th
 the clean pairs byte for byte into a curated data set, with ``cases.csv`` and a volume
 histogram (written by the sibling module ``eda_output``). Run it all from this folder::
 
-    python eda.py                       # data: the nearest data/TrainingSet above this folder
+    python eda.py                       # data: as tools/hippocampus_kit.py finds it
     python eda.py --data-dir DATA_DIR --out-dir OUT_DIR --overwrite
 """
 
@@ -24,6 +24,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import NamedTuple
 
 import nibabel as nib
@@ -35,10 +36,7 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 NIFTI_SUFFIX = ".nii.gz"
-# Where the data may sit, tried in each folder from the start folder upwards: the course
-# layout that tools/get_data.py writes, then the shared copy beside a checkout.
-DATA_DIR_CANDIDATES = (Path("data") / "TrainingSet",
-                       Path("shared") / "data" / "hippocampus" / "TrainingSet")
+KIT_MODULE = Path("tools") / "hippocampus_kit.py"  # the kit's rule for where the data is
 DEFAULT_OUT_DIR = HERE / "out" / "results" / "eda"  # git-ignored (**/out/results/)
 # What nibabel and gzip raise on a file that is not NIfTI, truncated or corrupt.
 READ_ERRORS = (ImageFileError, OSError, EOFError, zlib.error, ValueError)
@@ -141,21 +139,22 @@ def case_name(path: Path) -> str:
     return path.name[:-len(NIFTI_SUFFIX)] if path.name.endswith(NIFTI_SUFFIX) else path.stem
 
 
-def find_data_dir(start: Path) -> Path | None:
-    """The nearest folder holding ``images/`` and ``labels/`` among DATA_DIR_CANDIDATES.
-
-    Args:
-        start: folder to search from; its parents are tried in turn, nearest first.
-
-    Returns:
-        The data folder, or None when no candidate exists in ``start`` or above it.
-    """
-    for folder in (start.resolve(), *start.resolve().parents):
-        for candidate in DATA_DIR_CANDIDATES:
-            data_dir = folder / candidate
-            if (data_dir / "images").is_dir() and (data_dir / "labels").is_dir():
-                return data_dir
+def import_kit() -> ModuleType | None:
+    """The kit's ``tools/hippocampus_kit.py`` above this folder, or None outside a kit."""
+    for folder in HERE.parents:
+        if (folder / KIT_MODULE).is_file():
+            if str(folder / KIT_MODULE.parent) not in sys.path:
+                sys.path.insert(0, str(folder / KIT_MODULE.parent))
+            import hippocampus_kit
+            return hippocampus_kit
     return None
+
+
+def find_data_dir() -> Path | None:
+    """The data folder by the kit's one rule (``HIPPOCAMPUS_DATA``, the kit's
+    ``data/TrainingSet``, a shared copy; see tools/hippocampus_kit.py), or None."""
+    kit = import_kit()
+    return kit.find_training_set() if kit is not None else None
 
 
 def pair_files(data_dir: Path) -> list[CasePair]:
@@ -500,12 +499,12 @@ def summarise(reports: list[CaseReport]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python eda.py``."""
-    default_data = find_data_dir(HERE)
+    default_data = find_data_dir()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--data-dir", type=Path, default=default_data,
-                        help="folder holding images/ and labels/ (default: the nearest "
-                             "data/TrainingSet or shared/data/hippocampus/TrainingSet above "
-                             f"this script, here {default_data})")
+                        help="folder holding images/ and labels/ (default: $HIPPOCAMPUS_DATA, "
+                             "else the kit's data/TrainingSet, else a shared copy beside the "
+                             f"kit; here {default_data})")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
                         help="folder for the curated images/ and labels/, cases.csv and "
                              f"volume_histogram.png (default: {DEFAULT_OUT_DIR})")
@@ -520,8 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     if args.data_dir is None:
-        print("error: no data/TrainingSet found above this script; pass --data-dir",
-              file=sys.stderr)
+        kit = import_kit()
+        looked = (", ".join(map(str, kit.data_dir_candidates())) if kit is not None
+                  else "no kit above this script")
+        print(f"error: no data folder with images/ and labels/ found (looked in: {looked}); "
+              "run tools/get_data.py or pass --data-dir", file=sys.stderr)
         return 2
     try:
         reports = analyse_data_set(args.data_dir)
@@ -536,4 +538,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    kit = import_kit()  # None only for a copy of section1 outside the kit
+    if kit is None:
+        sys.exit(main())
+    kit.run_script(lambda: sys.exit(main()), HERE)  # an unfinished TASK: one line, exit 1

@@ -15,7 +15,7 @@ SOLUTION_SRC = REPO / "solution" / "section2" / "src"
 # The course code imports its packages as top-level names (from utils.utils import ...).
 sys.path.insert(0, str(SOLUTION_SRC))
 sys.path.insert(1, str(REPO))  # the grader package: one lookup of the real data for both
-from grader.submission import REAL_DATA_CANDIDATES, find_real_data  # noqa: E402
+from grader.submission import find_real_data, real_data_candidates  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def real_data_dir() -> Path:
     if data is not None:
         return data
     pytest.skip("real MSD hippocampus data not found in "
-                f"{' or '.join(map(str, REAL_DATA_CANDIDATES))}; run tools/get_data.py")
+                f"{' or '.join(map(str, real_data_candidates()))}; run tools/get_data.py")
 
 
 def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray | None = None) -> Path:

@@ -182,7 +182,7 @@ def test_a_run_on_a_64_x_48_patch_writes_a_model_file_that_brings_its_patch_alon
 
 @pytest.mark.parametrize("argv, message", [
     (["--patch-width", "44"], "--patch-width 44 must be divisible"),
-    (["--empty-fraction", "1.5"], "--empty-fraction 1.5 must be in"),
+    (["--empty-fraction", "1.5"], "--empty-fraction: 1.5: expected a number in [0, 1]"),
 ])
 def test_invalid_recipe_flags_are_errors(argv, message, capsys):
     with pytest.raises(SystemExit):

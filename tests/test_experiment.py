@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData
-from experiments.UNetExperiment import LAST_CHECKPOINT, UNetExperiment
+from experiments.UNetExperiment import (LAST_CHECKPOINT, NonFiniteLossError, UNetExperiment,
+                                       ema_warmup_decay)
 from run_ml_pipeline import Config
 from utils.volume_stats import volume_metrics
 
@@ -137,3 +138,69 @@ def test_run_test_scores_cropped_predictions_written_with_the_original_affine(tm
     recomputed = volume_metrics(np.asarray(saved.dataobj), volume["seg"][crop])
     assert stats == pytest.approx({"filename": stats["filename"], **recomputed}, nan_ok=True)
     assert results["overall"]["mean_dice"] == pytest.approx(stats["dice"])
+
+
+def test_training_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_checkpoint(
+        tmp_path, tiny_data, monkeypatch):
+    experiment = new_experiment(tmp_path, tiny_data, n_epochs=3)
+    train_one_epoch = experiment.train
+
+    def train_on_a_damaged_volume_from_epoch_2() -> float:
+        if experiment.epoch == 1:  # SPLIT's one training volume gets NaN voxels
+            tiny_data[0]["image"][:, 0, 0] = np.nan  # one voxel in each slice
+        return train_one_epoch()
+
+    monkeypatch.setattr(experiment, "train", train_on_a_damaged_volume_from_epoch_2)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 1 .*after epoch 1\) is kept"):
+        experiment.run()
+    last = torch.load(experiment.checkpoint_dir / LAST_CHECKPOINT, weights_only=True)
+    assert last["epoch"] == 1
+    for name, weights in experiment.model.state_dict().items():  # the NaN batch changed none
+        torch.testing.assert_close(weights, last["trained_state_dict"][name])
+    assert not (experiment.out_dir / "model.pth").exists()
+
+
+def test_train_seconds_add_up_over_a_resumed_run(tmp_path, tiny_data, monkeypatch):
+    interrupted = new_experiment(tmp_path, tiny_data, n_epochs=2)
+    validate = interrupted.validate
+    calls = {"n": 0}
+
+    def validate_then_die():
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return validate()
+
+    monkeypatch.setattr(interrupted, "validate", validate_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run()
+    last = interrupted.checkpoint_dir / LAST_CHECKPOINT
+    first_part = torch.load(last, weights_only=True)["train_seconds"]
+    assert first_part > 0
+    resumed = UNetExperiment(tiny_config(tmp_path, n_epochs=2), SPLIT, tiny_data,
+                             resume_from=last)
+    assert resumed.train_seconds == first_part
+    resumed.run()
+    assert resumed.train_seconds > first_part
+
+
+def test_moving_average_decay_warms_up_from_one_tenth_to_the_configured_decay():
+    assert ema_warmup_decay(0.99, 0) == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+    assert ema_warmup_decay(0.99, 60) == pytest.approx(61 / 70)
+    assert ema_warmup_decay(0.99, 10_000) == 0.99
+
+
+def test_moving_average_after_a_few_steps_is_near_the_trained_weights_not_the_initial_ones(
+        tmp_path, tiny_data):
+    experiment = new_experiment(tmp_path, tiny_data, n_epochs=3, ema_decay=0.99)
+    initial = {name: weights.clone() for name, weights in experiment.model.state_dict().items()}
+    for _ in range(3):  # 2 batches of 4 of the 6 training slices each: 6 steps
+        experiment.train()
+    averaged = experiment.evaluated_model.state_dict()
+    trained = experiment.model.state_dict()
+
+    def distance(a: dict, b: dict) -> float:
+        return float(sum(torch.sum((a[name] - b[name]) ** 2) for name in a) ** 0.5)
+
+    # Without a warm-up the step-1 weights (about the initial ones) keep 0.99**5 = 95 %.
+    assert distance(averaged, trained) < 0.5 * distance(averaged, initial)

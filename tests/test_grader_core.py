@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -129,3 +130,19 @@ def test_report_without_results_is_an_error_that_says_what_to_hand_in(tmp_path):
     (tmp_path / "README.md").write_text(TEMPLATE)
     with pytest.raises(checks.ReportError, match="hand in the session folder"):
         checks.load_report(tmp_path)
+
+
+def test_a_crashing_body_is_reported_without_a_fatal_python_error_dump():
+    # pytest turns faulthandler on; a forked child inherits it, so a segfault printed
+    # "Fatal Python error: Segmentation fault" and a stack dump into the grading output.
+    script = ("import ctypes, faulthandler, sys\n"
+              "import torch  # the grader imports it in the parent, never in a child\n"
+              "faulthandler.enable()\n"
+              f"sys.path.insert(0, {str(REPO)!r})\n"
+              "from grader.sandbox import run_isolated\n"
+              "outcome = run_isolated(lambda: ctypes.string_at(0), timeout_s=5, memory_mb=512)\n"
+              "print(outcome.output)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert "crashed (SIGSEGV)" in done.stdout
+    assert "Fatal Python error" not in done.stderr

@@ -84,6 +84,7 @@ def files_below(root: Path, folder: str) -> set[str]:
 def expected_student_files(kit: Path) -> set[str]:
     """The student release by the rules: the sections, a few named files, the public tests."""
     expected = {"README.md", "requirements.txt", "pytest.ini", ".gitignore", "tools/get_data.py",
+                "tools/hippocampus_kit.py",
                 "grader/__init__.py", "grader/conftest.py", "grader/points.json"}
     for folder in ("section1", "section2/src", "section2/out", "grader/public"):
         expected |= files_below(kit, folder)

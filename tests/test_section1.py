@@ -175,15 +175,21 @@ def test_pairing_of_empty_folders_says_no_nifti_file_was_found(tmp_path):
         eda.pair_files(tmp_path)
 
 
-def test_data_dir_search_returns_the_nearest_candidate_above_the_start(tmp_path):
-    course = tmp_path / "data" / "TrainingSet"
-    shared = tmp_path / "x" / "shared" / "data" / "hippocampus" / "TrainingSet"
-    for root in (course, shared):
+def test_data_dir_follows_the_kits_rule_in_order(tmp_path, monkeypatch):
+    hippocampus_kit = eda.import_kit()  # the module eda.find_data_dir asks
+    kit_data = tmp_path / "kit" / "data"
+    shared = tmp_path / "shared" / "data" / "hippocampus" / "TrainingSet"
+    from_env = tmp_path / "elsewhere"
+    monkeypatch.setattr(hippocampus_kit, "DATA_DEST", kit_data)
+    monkeypatch.setattr(hippocampus_kit, "SHARED_TRAINING_SET", shared)
+    monkeypatch.delenv(hippocampus_kit.DATA_ENV, raising=False)
+    assert eda.find_data_dir() is None
+    for root in (shared, kit_data / "TrainingSet", from_env):
         (root / "images").mkdir(parents=True)
         (root / "labels").mkdir(parents=True)
-    (tmp_path / "x" / "y").mkdir()
-    assert eda.find_data_dir(tmp_path / "x" / "y") == shared.resolve()
-    assert eda.find_data_dir(tmp_path) == course.resolve()
+    assert eda.find_data_dir() == kit_data / "TrainingSet"  # the kit's copy before a shared one
+    monkeypatch.setenv(hippocampus_kit.DATA_ENV, str(from_env))
+    assert eda.find_data_dir() == from_env  # $HIPPOCAMPUS_DATA first
 
 
 # --- header facts (S1.02) --------------------------------------------------------------------

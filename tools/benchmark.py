@@ -87,8 +87,14 @@ def time_inference(experiment, data: list[dict]) -> float:
     return statistics.median(times)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def measure(args: argparse.Namespace) -> list[dict]:
+    """Measure every device and configuration of ``args``, printing one row as each finishes.
+
+    Returns:
+        One dict per row: ``device``, ``config``, ``filters``, ``patch`` (rows, columns),
+        ``batch_size``, ``load_seconds``, ``slices_per_second``, ``seconds_per_epoch``,
+        ``epoch_estimated`` (True unless --full-epoch) and ``ms_per_volume``, unrounded.
+    """
     sys.path.insert(0, str(args.src.resolve()))
     import run_ml_pipeline as pipeline
     from data_prep.HippocampusDatasetLoader import LoadHippocampusData
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     data_dir = args.data_dir or Path(pipeline.Config().root_dir)
     loaded = {}  # (rows, columns) of the patch -> (volumes, seconds to load them)
+    rows = []
     print(f"data: {data_dir}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     print(f"{'device':8} {'config':7} {'filters':>7} {'patch':>7} {'batch':>5} {'load s':>6} "
           f"{'slices/s':>9} {'s/epoch':>12} {'ms/volume':>10}")
@@ -122,13 +129,31 @@ def main(argv: list[str] | None = None) -> int:
                 epoch_start = time.perf_counter()
                 experiment.train()
                 synchronize(experiment.device)
-                epoch = f"{time.perf_counter() - epoch_start:.1f}"
+                epoch_seconds = time.perf_counter() - epoch_start
             else:  # the slices one epoch draws (all, or the sampler's share) at that rate
-                epoch = f"{len(experiment.train_loader.sampler) / rate:.1f} est."
-            milliseconds = time_inference(experiment, data)
-            print(f"{device:8} {preset:7} {config.initial_filter_size:7d} "
-                  f"{patch[0]:>3}x{patch[1]:<3} {config.batch_size:5d} {load_seconds:6.2f} "
-                  f"{rate:9.1f} {epoch:>12} {milliseconds:10.1f}", flush=True)
+                epoch_seconds = len(experiment.train_loader.sampler) / rate
+            row = {"device": device, "config": preset, "filters": config.initial_filter_size,
+                   "patch": patch, "batch_size": config.batch_size,
+                   "load_seconds": load_seconds, "slices_per_second": rate,
+                   "seconds_per_epoch": epoch_seconds, "epoch_estimated": not args.full_epoch,
+                   "ms_per_volume": time_inference(experiment, data)}
+            rows.append(row)
+            print(format_row(row), flush=True)
+    return rows
+
+
+def format_row(row: dict) -> str:
+    """One printed row of ``measure``'s figures, rounded for reading."""
+    epoch = f"{row['seconds_per_epoch']:.1f}" + (" est." if row["epoch_estimated"] else "")
+    return (f"{row['device']:8} {row['config']:7} {row['filters']:7d} "
+            f"{row['patch'][0]:>3}x{row['patch'][1]:<3} {row['batch_size']:5d} "
+            f"{row['load_seconds']:6.2f} {row['slices_per_second']:9.1f} {epoch:>12} "
+            f"{row['ms_per_volume']:10.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; prints the figures and returns the exit status (0)."""
+    measure(parse_args(argv))
     return 0
 
 

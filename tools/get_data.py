@@ -50,6 +50,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # hippocampus_kit.py is beside it
+import hippocampus_kit  # noqa: E402
+
 try:
     import nibabel
 except ImportError:  # reported as a clear error when verification needs it
@@ -64,12 +67,13 @@ DEFAULT_URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/Task04_Hippocamp
 DEFAULT_MD5 = "9d24dba78a72977dbd1d2e110310f31b"
 #: File name the downloaded archive is stored under inside DEST.
 TAR_NAME = "Task04_Hippocampus.tar"
-#: Default destination: ``data/`` at the repository root.
-DEFAULT_DEST = Path(__file__).resolve().parents[1] / "data"
+#: Default destination: ``data/`` at the repository root (the kit's data rule lives in
+#: hippocampus_kit.py: the pipeline, eda.py and the grader look there).
+DEFAULT_DEST = hippocampus_kit.DATA_DEST
 #: Environment variable naming a local copy to import instead of downloading.
-ENV_SOURCE = "HIPPOCAMPUS_DATA"
+ENV_SOURCE = hippocampus_kit.DATA_ENV
 
-TRAINING_DIR = "TrainingSet"
+TRAINING_DIR = hippocampus_kit.TRAINING_DIR
 NIFTI_SUFFIX = ".nii.gz"
 #: MSD folder name -> course folder name.
 MSD_TO_COURSE = {"imagesTr": "images", "labelsTr": "labels"}

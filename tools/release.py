@@ -4,7 +4,8 @@
 
 First the skeleton check of ``tools/make_skeleton.py``: a stale skeleton is refused and nothing
 is written. ``student/`` (and ``student.zip``) holds the student README, ``requirements.txt``,
-``section1/``, ``section2/`` without run outputs, ``tools/get_data.py``, the public tests with
+``section1/``, ``section2/`` without run outputs, ``tools/get_data.py`` and
+``tools/hippocampus_kit.py`` (where the data is), the public tests with
 the grader modules they import, and a ``pytest.ini``; every text file in it is then scanned for
 solution marker text and for the lines of ``solution/``'s solution blocks, and a hit removes
 this run's output. ``autograder.zip`` follows Gradescope's layout
@@ -42,7 +43,7 @@ DATA_SUFFIXES = (".pyc", ".pth", ".tmp", ".nii", ".nii.gz", ".tar")
 # (release name -> file in tools/release/).
 STUDENT_TREES = ("section1", "section2/src", "section2/out")
 RUN_OUTPUTS = ("section1/out/results/", "section2/out/results/")
-STUDENT_FILES = ("requirements.txt", "tools/get_data.py")
+STUDENT_FILES = ("requirements.txt", "tools/get_data.py", "tools/hippocampus_kit.py")
 STUDENT_TEMPLATES = {"README.md": "student_README.md", "pytest.ini": "pytest.ini",
                      ".gitignore": "gitignore"}
 PUBLIC_GRADER = ("grader/__init__.py", "grader/conftest.py", "grader/points.json")
@@ -50,7 +51,8 @@ HAND_IN_TEMPLATES = ("section1/out/README.md", "section2/out/README.md")
 # Autograder: the grader less what never runs on a submission, plus what it reads at run time.
 AUTOGRADER_SKIPPED = ("grader/kit/", "grader/mutants/", "grader/grade_all.py",
                       "grader/integrity/")
-AUTOGRADER_FILES = ("requirements.txt", "tools/get_data.py")  # and HAND_IN_TEMPLATES
+AUTOGRADER_FILES = ("requirements.txt", "tools/get_data.py",
+                    "tools/hippocampus_kit.py")  # and HAND_IN_TEMPLATES
 AUTOGRADER_TEMPLATES = {name: name for name in ("setup.sh", "run_autograder", "pytest.ini",
                                                 "README_autograder.md")}
 EXECUTABLE = frozenset({"setup.sh", "run_autograder"})

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from networks.RecursiveUNet import UNet
-from utils.utils import med_reshape, normalize_intensity
+from utils.utils import med_reshape, normalize_intensity, require_finite
 
 INFERENCE_BATCH_SIZE = 64  # slices per forward pass: a whole volume (<= 43 slices) at once
 DEFAULT_PATCH_SIZE = 64  # px, the course's patch
@@ -133,12 +133,14 @@ class UNetInferenceAgent:
             uint8 of the same shape, values {0, 1, 2}: argmax of the logits.
 
         Raises:
-            ValueError: when the in-plane shape is not ``patch_shape``.
+            ValueError: when the in-plane shape is not ``patch_shape``, or a voxel is NaN or
+                infinite.
         """
         if volume.ndim != 3 or volume.shape[1:] != self.patch_shape:
             raise ValueError(f"expected a volume [X, {self.patch_shape[0]}, "
                              f"{self.patch_shape[1]}], got {volume.shape}; use "
                              "single_volume_inference_unpadded")
+        require_finite(volume)
         # TASK S2.10: Predict the label of every voxel of a padded volume.
         #   Why: the network outputs one score per class; the predicted label is the class
         #   with the highest score.
@@ -161,8 +163,8 @@ class UNetInferenceAgent:
             uint8 [X, Y, Z], values {0, 1, 2}.
 
         Raises:
-            ValueError: when the volume is not 3-D, exceeds the patch in-plane, or is
-                constant.
+            ValueError: when the volume is not 3-D, exceeds the patch in-plane, is constant,
+                or holds a NaN or infinite voxel (the message gives their count).
         """
         if volume.ndim != 3:
             raise ValueError(f"expected a 3-D volume [X, Y, Z], got shape {volume.shape}")

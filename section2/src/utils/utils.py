@@ -56,6 +56,24 @@ def med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
     raise NotImplementedError("TASK S2.04: Pad `image` with zeros to `new_shape`, keeping it in the top-left corner.")
 
 
+def require_finite(image: np.ndarray) -> None:
+    """Refuse a volume that holds a NaN or infinite voxel, saying how many it holds.
+
+    One such voxel silently ruins everything downstream: min-max scaling turns the whole
+    volume into zeros and NaN, and the network's output for it is meaningless.
+
+    Args:
+        image: array [X, Y, Z] of any real dtype.
+
+    Raises:
+        ValueError: when a voxel is NaN or infinite; the message gives their count.
+    """
+    n_bad = image.size - int(np.count_nonzero(np.isfinite(image)))
+    if n_bad:
+        raise ValueError(f"volume holds {n_bad} non-finite voxel{'s' * (n_bad > 1)} "
+                         f"(NaN or inf) of {image.size}; it cannot be used")
+
+
 def normalize_intensity(image: np.ndarray) -> np.ndarray:
     """Rescale one volume's intensities linearly to [0, 1] by its own minimum and maximum.
 
@@ -75,10 +93,7 @@ def normalize_intensity(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
     if image.size == 0:
         raise ValueError("cannot normalise an empty volume")
-    n_bad = image.size - int(np.count_nonzero(np.isfinite(image)))
-    if n_bad:
-        raise ValueError(f"volume holds {n_bad} non-finite voxel{'s' * (n_bad > 1)} "
-                         f"(NaN or inf) of {image.size}; it cannot be normalised")
+    require_finite(image)
     # TASK S2.03: Rescale one volume linearly to [0, 1] by its own minimum and maximum.
     #   Why: scanner intensities differ by four orders of magnitude between cases; the network
     #   needs one scale. Normalise the whole volume at once, not slice by slice: per-slice

@@ -17,7 +17,7 @@ import nibabel as nib
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -36,6 +36,43 @@ LAST_CHECKPOINT = "last.pth"
 BEST_CHECKPOINT = "best.pth"
 MODEL_FILE = "model.pth"
 SOFT_DICE_SMOOTHING = 1.0  # voxels added to the soft Dice's numerator and denominator
+# Warm-up of the moving average's decay, min(decay, (1 + t) / (EMA_WARMUP_STEPS + t)) after t
+# updates: the average follows the live weights closely at first and reaches 0.99 after about
+# 900 steps (TensorFlow's tf.train.ExponentialMovingAverage given num_updates uses this form),
+# so a short run's average does not keep the random initial weights.
+EMA_WARMUP_STEPS = 10
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training met a NaN or infinite loss; the message names the epoch and the batch."""
+
+
+def ema_warmup_decay(decay: float, n_averaged: int) -> float:
+    """The moving average's decay for its update after ``n_averaged`` earlier updates.
+
+    Args:
+        decay: the configured (final) decay in [0, 1).
+        n_averaged: how many updates the average has had, >= 0.
+
+    Returns:
+        min(decay, (1 + n_averaged) / (EMA_WARMUP_STEPS + n_averaged)): 0.18 for the second
+        update, 0.87 after 60, the configured decay from then on once it is reached.
+    """
+    return min(decay, (1.0 + n_averaged) / (EMA_WARMUP_STEPS + n_averaged))
+
+
+def warmed_up_ema(decay: float):
+    """A ``multi_avg_fn`` for ``AveragedModel``: an exponential moving average whose decay
+    warms up with ``ema_warmup_decay``; it updates the averaged tensors in place."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor],
+               n_averaged: torch.Tensor) -> None:
+        weight = 1.0 - ema_warmup_decay(decay, int(n_averaged))
+        for average, live in zip(averaged, current):
+            average.lerp_(live, weight)
+
+    return update
 
 
 def choose_device(requested: str = "auto") -> torch.device:
@@ -146,7 +183,7 @@ class UNetExperiment:
         # An exponential moving average of the weights (Polyak and Juditsky, 1992), updated
         # after every step, is what validation, testing and model.pth use when configured.
         decay = getattr(config, "ema_decay", 0.0)
-        self.averaged_model = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+        self.averaged_model = (AveragedModel(self.model, multi_avg_fn=warmed_up_ema(decay))
                                if decay else None)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -155,6 +192,7 @@ class UNetExperiment:
         self.history: list[dict] = []
         self.best_val_dice = -1.0
         self.global_step = 0
+        self.train_seconds = 0.0  # training and validation time, summed over resumed parts
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         tensorboard_dir = Path(getattr(config, "tensorboard_dir", "runs")) / self.out_dir.name
@@ -167,6 +205,10 @@ class UNetExperiment:
 
         Returns:
             Mean loss (``self.loss_function``) over the epoch's batches.
+
+        Raises:
+            NonFiniteLossError: at the first batch whose loss is NaN or infinite, before
+                that batch changes any weight; the checkpoints on disk stay as they were.
         """
         self.model.train()
         losses = []
@@ -194,24 +236,38 @@ class UNetExperiment:
             prediction = self.model(data)
             loss = self.loss_function(prediction, target)
             # END SOLUTION
+            loss_value = loss.item()
+            if not np.isfinite(loss_value):
+                raise NonFiniteLossError(self.non_finite_loss_message(loss_value, len(losses)))
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
             if self.averaged_model is not None:
                 self.averaged_model.update_parameters(self.model)
-            losses.append(loss.item())
+            losses.append(loss_value)
             if self.global_step % LOG_EVERY_BATCHES == 0:
                 probs = torch.softmax(prediction.detach(), dim=1)
-                log_to_tensorboard(self.tensorboard_writer, loss.item(), data, target, probs,
+                log_to_tensorboard(self.tensorboard_writer, loss_value, data, target, probs,
                                    probs.argmax(dim=1), self.global_step)
                 self.tensorboard_writer.add_scalar("Learning rate",
                                                    self.scheduler.get_last_lr()[0],
                                                    self.global_step)
             self.global_step += 1
-            batches.set_postfix(loss=f"{loss.item():.4f}")
+            batches.set_postfix(loss=f"{loss_value:.4f}")
             if max_batches is not None and len(losses) >= max_batches:
                 break
         return float(np.mean(losses))
+
+    def non_finite_loss_message(self, loss_value: float, batch_index: int) -> str:
+        """What to tell the user when training meets a non-finite loss, and what was kept."""
+        last = self.checkpoint_dir / LAST_CHECKPOINT
+        kept = (f"the last good checkpoint {last} (after epoch {self.epoch}) is kept; "
+                "--resume continues from it" if last.is_file()
+                else "no epoch had finished, so there is no checkpoint to keep")
+        return (f"training loss is {loss_value} at epoch {self.epoch + 1}, batch "
+                f"{batch_index + 1} (step {self.global_step + 1}); training stopped before "
+                f"that batch changed any weight; {kept}. A NaN or inf voxel in the data or a "
+                "too high --learning-rate gives this")
 
     def validate(self) -> tuple[float, float]:
         """Evaluate on the validation volumes without gradients.
@@ -245,7 +301,7 @@ class UNetExperiment:
 
     def run(self) -> None:
         """Train and validate for the remaining epochs, checkpoint each, save the best model."""
-        start = time.perf_counter()
+        start, seconds_before = time.perf_counter(), self.train_seconds
         epochs = tqdm(range(self.epoch, self.n_epochs), desc="epochs", disable=None,
                       initial=self.epoch, total=self.n_epochs, unit="epoch")
         for _ in epochs:
@@ -254,6 +310,7 @@ class UNetExperiment:
             val_loss, val_dice = self.validate()
             self.epoch += 1
             seconds = time.perf_counter() - epoch_start
+            self.train_seconds = seconds_before + time.perf_counter() - start
             self.history.append({"epoch": self.epoch, "train_loss": train_loss,
                                  "val_loss": val_loss, "val_dice": val_dice,
                                  "seconds": seconds})
@@ -268,7 +325,7 @@ class UNetExperiment:
             logger.info("epoch %3d/%d | train loss %.4f | val loss %.4f | val Dice %.4f | %.1f s",
                         self.epoch, self.n_epochs, train_loss, val_loss, val_dice, seconds)
         self.tensorboard_writer.flush()
-        self.train_seconds = time.perf_counter() - start
+        self.train_seconds = seconds_before + time.perf_counter() - start
         best = self.checkpoint_dir / BEST_CHECKPOINT
         if best.is_file():  # test the weights of the best validation epoch
             self.load_model_parameters(best)
@@ -304,6 +361,7 @@ class UNetExperiment:
                 "scheduler": self.scheduler.state_dict(),
                 "epoch": self.epoch, "global_step": self.global_step,
                 "best_val_dice": self.best_val_dice, "history": self.history,
+                "train_seconds": self.train_seconds,
                 "torch_rng": torch.get_rng_state(),
                 "shuffle_rng": self.shuffle_generator.get_state()}
 
@@ -328,6 +386,7 @@ class UNetExperiment:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.best_val_dice, self.history = state["best_val_dice"], list(state["history"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         torch.set_rng_state(state["torch_rng"])
         self.shuffle_generator.set_state(state["shuffle_rng"])
         logger.info("resumed from %s after epoch %d", path, self.epoch)
