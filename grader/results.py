@@ -2,14 +2,16 @@
 
 Gradescope's autograder format: https://gradescope-autograders.readthedocs.io/en/latest/specs/
 (``score``, ``max_score``, ``tests`` with ``name``, ``number``, ``score``, ``max_score``,
-``status``, ``output``, ``visibility``). Both files are rewritten after every test, atomically,
-so a grading run that dies half way still leaves the scores so far.
+``status``, ``output``, ``visibility``; ``execution_time`` in seconds). Both files are rewritten
+after every test, atomically, so a grading run that dies half way still leaves the scores so
+far. A skipped test is listed too, scored 0 of its points, its output starting "skipped:".
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,6 +46,8 @@ class ResultsWriter:
         self.summary_path = path.with_suffix(".txt")
         self.graded = graded
         self.tests: list[TestResult] = []
+        self.started = time.monotonic()
+        self.execution_time_s: float | None = None  # set at the end; else the time so far
 
     def add(self, result: TestResult) -> None:
         """Record one result and rewrite both files."""
@@ -74,6 +78,8 @@ class ResultsWriter:
         """Write results.json (Gradescope) and results.txt (the summary), atomically."""
         payload = {"score": sum(t.score for t in self.tests),
                    "max_score": sum(t.max_score for t in self.tests),
+                   "execution_time": round(self.execution_time_s if self.execution_time_s
+                                           is not None else time.monotonic() - self.started, 1),
                    "visibility": "visible", "stdout_visibility": "hidden",
                    "tests": [asdict(t) for t in self.tests]}
         for path, text in ((self.path, json.dumps(payload, indent=2) + "\n"),
