@@ -175,21 +175,27 @@ def kill_new_children(known: set[int]) -> list[int]:
     return killed
 
 
-def container_memory_limit_mb() -> int | None:
+def container_memory_limit_mb(proc_cgroup: Path = Path("/proc/self/cgroup"),
+                              cgroup_root: Path = CGROUP_ROOT) -> int | None:
     """The memory limit of this process's cgroup (v2 memory.max or v1 limit_in_bytes) in MB,
-    or None when there is none or it cannot be read."""
+    or None when there is none or it cannot be read.
+
+    Args:
+        proc_cgroup: the process's cgroup membership file (``/proc/self/cgroup``).
+        cgroup_root: where the cgroup file systems are mounted.
+    """
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = proc_cgroup.read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
         relative = path.lstrip("/")
         if controllers == "":
-            candidates = [CGROUP_ROOT / relative / CGROUP_V2_LIMIT, CGROUP_ROOT / CGROUP_V2_LIMIT]
+            candidates = [cgroup_root / relative / CGROUP_V2_LIMIT, cgroup_root / CGROUP_V2_LIMIT]
         elif "memory" in controllers.split(","):
-            candidates = [CGROUP_ROOT / "memory" / relative / CGROUP_V1_LIMIT,
-                          CGROUP_ROOT / "memory" / CGROUP_V1_LIMIT]
+            candidates = [cgroup_root / "memory" / relative / CGROUP_V1_LIMIT,
+                          cgroup_root / "memory" / CGROUP_V1_LIMIT]
         else:
             continue
         for candidate in candidates:
@@ -202,14 +208,15 @@ def container_memory_limit_mb() -> int | None:
     return None
 
 
-def memory_per_test_mb(requested_mb: int) -> tuple[int, str]:
+def memory_per_test_mb(requested_mb: int, proc_cgroup: Path = Path("/proc/self/cgroup"),
+                       cgroup_root: Path = CGROUP_ROOT) -> tuple[int, str]:
     """The memory one test may allocate: ``requested_mb``, or less where the container's
     limit minus what the grader already holds is lower. Returns (MB, why).
 
     Inside a 768 MB Gradescope container the test must hit this limit, and report "ran out of
     memory", before the container's own limit kills it with SIGKILL.
     """
-    limit = container_memory_limit_mb()
+    limit = container_memory_limit_mb(proc_cgroup, cgroup_root)
     if limit is None:
         return requested_mb, f"{requested_mb} MB (no container limit found)"
     held = psutil.Process().memory_info().rss // 2**20
