@@ -173,9 +173,13 @@ def test_autograder_zip_has_gradescopes_layout_and_no_solution(kit, dist):
     for prefix in ("solution/", "grader/mutants/", "grader/grade_all.py", "grader/kit/"):
         assert not any(name.startswith(prefix) for name in names), prefix
     run = scripts["run_autograder"]
-    assert "SUBMISSION=/autograder/submission" in run
-    assert 'cd /autograder/source && python3 -m pytest grader --submission="$SUBMISSION"' in run
-    assert "RESULTS=/autograder/results/results.json" in run
+    assert "AUTOGRADER=${AUTOGRADER:-/autograder}" in run
+    assert "SUBMISSION=$AUTOGRADER/submission" in run
+    assert ('cd "$AUTOGRADER/source" && python3 -m pytest grader --submission="$SUBMISSION"'
+            in run)
+    assert "RESULTS=$AUTOGRADER/results/results.json" in run
+    assert '--student-user="$STUDENT"' in run
+    assert "useradd --system" in scripts["setup.sh"]
     assert run.rstrip().endswith("exit 0")
     torch = re.search(r"^torch==(\S+)$", (kit / "requirements.txt").read_text(), re.MULTILINE)
     assert (f'"torch=={torch[1]}" --index-url https://download.pytorch.org/whl/cpu'
