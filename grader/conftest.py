@@ -236,9 +236,10 @@ def paths_in(values) -> list[Path]:
     return found
 
 
-def confinement_of(item: pytest.Function, arguments: dict) -> Confinement:
-    """The user, folders and known hangs for one test's child."""
-    config = item.config
+def confinement_of(item: pytest.Function) -> Confinement:
+    """The user, folders and known hangs for one test's child. Every fixture of the test
+    counts, also one it gets only through another fixture (a tmp_path a fixture wrote to)."""
+    config, arguments = item.config, item.funcargs
     code, user = config.stash[CODE], config.stash[USER]
     writable = tuple(paths_in([arguments[name] for name in ("tmp_path",) if name in arguments]))
     readable = tuple(path for path in paths_in(arguments.values()) if path not in writable)
@@ -264,7 +265,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     outcome = run_isolated(functools.partial(pyfuncitem.obj, **arguments), timeout_s=timeout,
                            memory_mb=pyfuncitem.config.stash[MEMORY][0],
                            hide_details=is_hidden(pyfuncitem),
-                           confinement=confinement_of(pyfuncitem, arguments))
+                           confinement=confinement_of(pyfuncitem))
     if outcome.output.startswith("timed out after"):
         limits.record_timeout(task[0], pyfuncitem.name, timeout, outcome.stuck)
     if outcome.status == "skipped":
