@@ -52,6 +52,26 @@ class Report:
         return self.path.parent
 
 
+def fill_template(template: str, overall: dict, figures: list[str],
+                  answers: dict[str, list[str]] | None = None, default: str = "example") -> str:
+    """The report template with every placeholder filled: the table's numbers from
+    ``overall`` (results.json's means), each ``(<file.png>)`` with the next of ``figures``,
+    the placeholders of a line that starts with a key of ``answers`` with its answers in
+    order, and every other placeholder with ``default``."""
+    lines, figure_names = [], iter(figures)
+    for line in template.splitlines():
+        row = TABLE_ROW.match(line.strip())
+        if row and row["label"] in TABLE_KEYS:
+            line = f"| {row['label']} | `{overall[TABLE_KEYS[row['label']]]:.4f}` |"
+        line = re.sub(r"\(<[^>]+>\)", lambda _: f"({next(figure_names)})", line)
+        for start, values in (answers or {}).items():
+            if line.lstrip("- ").startswith(start):
+                given = iter(values)
+                line = PLACEHOLDER.sub(lambda match: next(given, default), line)
+        lines.append(PLACEHOLDER.sub(default, line))
+    return "\n".join(lines) + "\n"
+
+
 def headings(text: str) -> list[str]:
     """The ``## `` headings of a Markdown text, in order."""
     return [line[3:].strip() for line in text.splitlines() if line.startswith("## ")]

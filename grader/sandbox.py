@@ -113,7 +113,8 @@ def describe(err: BaseException, hide_details: bool) -> str:
     if hung_before(err) is not None:
         return str(hung_before(err))
     if isinstance(err, SystemExit):
-        return f"the code called sys.exit({student_text(repr(err.code))}); code under test must not exit"
+        code = student_text(repr(err.code))
+        return f"the code called sys.exit({code}); code under test must not exit"
     if isinstance(err, NotImplementedError) and str(err).startswith("TASK "):
         task, _, summary = str(err).partition(": ")
         return f"{task} is not done yet ({summary}); complete {task} first"

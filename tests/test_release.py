@@ -270,3 +270,30 @@ def test_run_autograder_leaves_a_zero_score_results_json_when_the_grader_cannot_
     graded = json.loads((root / "results" / "results.json").read_text())
     assert graded["score"] == 0
     assert "has no section2/src folder" in graded["output"]
+
+
+def test_data_shipped_with_the_autograder_carries_checksums_that_setup_checks(kit, tmp_path):
+    data = tmp_path / "TrainingSet"
+    for name, content in (("images/hippocampus_001.nii.gz", b"image"),
+                          ("labels/hippocampus_001.nii.gz", b"label")):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_bytes(content)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, str(kit / "tools" / "release.py"), "--out",
+                             str(out), f"--data={data}"], check=False, capture_output=True,
+                            text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    files = zip_files(out / "autograder.zip")
+    assert files["data/TrainingSet/labels/hippocampus_001.nii.gz"] == b"label"
+    unpacked = tmp_path / "source" / "data"
+    for name in ("data/SHA256SUMS", "data/TrainingSet/images/hippocampus_001.nii.gz",
+                 "data/TrainingSet/labels/hippocampus_001.nii.gz"):
+        (tmp_path / "source" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "source" / name).write_bytes(files[name])
+    check = ["sha256sum", "--check", "--quiet", "../SHA256SUMS"]
+    assert subprocess.run(check, cwd=unpacked / "TrainingSet").returncode == 0
+    (unpacked / "TrainingSet" / "labels" / "hippocampus_001.nii.gz").write_bytes(b"damaged")
+    assert subprocess.run(check, cwd=unpacked / "TrainingSet",
+                          capture_output=True).returncode != 0
+    setup = files["setup.sh"].decode()
+    assert "sha256sum --check --quiet ../SHA256SUMS" in setup
