@@ -28,7 +28,8 @@ from grader.mutants import copy_solution  # noqa: E402
 from grader.sandbox import Confinement, run_isolated  # noqa: E402
 
 GRADING_LIMIT_S = 600  # Gradescope's default timeout for a whole grading
-PER_TEST_S = 10  # these runs' per-test limit: the slowest honest test takes 1.4 s
+PER_TEST_S = 20  # these runs' per-test limit (the grader's default): the slowest honest test
+# takes 1.4 s on 2 cores
 STUDENT_UID = "64123"  # a bare uid no account uses: its processes are this test's alone
 HANG = "    while True:\n        pass\n"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching to a student user needs "
@@ -73,9 +74,11 @@ def test_two_hanging_functions_cost_one_time_limit_each_and_every_other_task_kee
     grade(submission, results)
     seconds = time.monotonic() - started
     graded = json.loads(results.read_text())
-    outputs = {test["name"]: test["output"] for test in graded["tests"]}
+    outputs = {test["name"]: test["output"] for test in graded["tests"]
+               if test["status"] != "passed"}
     timed_out = [name for name, output in outputs.items() if "timed out" in output]
-    # One timeout per hanging function; every later test that needs it fails at once.
+    # One timeout per hanging function; every later test that needs it fails at once (a test
+    # of those TASKs that never calls the function passes).
     assert sorted(name.split()[0] for name in timed_out) == ["S2.04", "S2.12"]
     for name, output in outputs.items():
         if name.startswith(("S2.04", "S2.12")) and name not in timed_out:
