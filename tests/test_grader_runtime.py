@@ -129,15 +129,16 @@ def loops_in_a_submission_function(folder: Path):
 
 def test_sandbox_names_the_stuck_function_then_refuses_it_at_once(tmp_path):
     (tmp_path / "hangs_here.py").write_text("def Dice3d():\n    while True:\n        pass\n")
-    first = run_isolated(loops_in_a_submission_function(tmp_path), timeout_s=2, memory_mb=512,
+    # 5 s: enough for the child to reach the loop even on a busy machine.
+    first = run_isolated(loops_in_a_submission_function(tmp_path), timeout_s=5, memory_mb=512,
                          confinement=Confinement(code_dirs=(tmp_path,)))
-    assert first.status == "failed" and "timed out after 2 s in hangs_here.py: Dice3d" in \
+    assert first.status == "failed" and "timed out after 5 s in hangs_here.py: Dice3d" in \
         first.output
-    hang = Hang(first.stuck[0], first.stuck[1], "test_one", 2, first.stuck[2])
+    hang = Hang(first.stuck[0], first.stuck[1], "test_one", 5, first.stuck[2])
     started = time.monotonic()
     again = run_isolated(loops_in_a_submission_function(tmp_path), timeout_s=60, memory_mb=512,
                          confinement=Confinement(code_dirs=(tmp_path,), hangs=(hang,)))
-    assert again.output == "skipped: hangs_here.py: Dice3d did not finish in 2 s in test test_one"
+    assert again.output == "skipped: hangs_here.py: Dice3d did not finish in 5 s in test test_one"
     assert time.monotonic() - started < 60
 
 
