@@ -21,6 +21,8 @@ from medpy.metric import binary
 TEMPLATE = Path(__file__).resolve().parents[1] / "section2" / "out" / "README.md"
 PLACEHOLDER = re.compile(r"<(?!!--|/?[a-z]+>|https?://)[^<>\n]{1,120}>")
 FIGURE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+# A slot of the template to fill, `<n>` included (PLACEHOLDER leaves out tag-like words).
+TEMPLATE_SLOT = re.compile(r"<(?!!--)[^<>\n]{1,120}>")
 TABLE_ROW = re.compile(r"^\|\s*(?P<label>[^|]+?)\s*\|\s*`?(?P<value>[^|`]*?)`?\s*\|\s*$")
 # Results-table rows of the template -> keys of results.json's "overall".
 TABLE_KEYS = {"Dice (whole hippocampus)": "mean_dice",
@@ -50,6 +52,27 @@ class Report:
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+
+def fill_template(template: str, overall: dict, figures: list[str],
+                  answers: dict[str, list[str]] | None = None, default: str = "example") -> str:
+    """The report template with every placeholder filled: the table's numbers from
+    ``overall`` (results.json's means), each ``(<file.png>)`` with the next of ``figures``,
+    the slots of a list item that starts with a key of ``answers`` with its answers in
+    order, and every other placeholder with ``default`` (the instructions' text is kept)."""
+    lines, figure_names = [], iter(figures)
+    for line in template.splitlines():
+        row = TABLE_ROW.match(line.strip())
+        if row and row["label"] in TABLE_KEYS:
+            line = f"| {row['label']} | `{overall[TABLE_KEYS[row['label']]]:.4f}` |"
+        line = re.sub(r"\(<[^>]+>\)", lambda _: f"({next(figure_names)})", line)
+        for start, values in (answers or {}).items():
+            if line.lstrip("- ").startswith(start):
+                given = iter(values)
+                line = TEMPLATE_SLOT.sub(lambda match: next(given, default), line)
+        slot = TEMPLATE_SLOT if line.lstrip().startswith(("-", "|")) else PLACEHOLDER
+        lines.append(slot.sub(default, line))
+    return "\n".join(lines) + "\n"
 
 
 def headings(text: str) -> list[str]:

@@ -2,8 +2,9 @@
 
 Gradescope's autograder format: https://gradescope-autograders.readthedocs.io/en/latest/specs/
 (``score``, ``max_score``, ``tests`` with ``name``, ``number``, ``score``, ``max_score``,
-``status``, ``output``, ``visibility``). Both files are rewritten after every test, atomically,
-so a grading run that dies half way still leaves the scores so far.
+``status``, ``output``, ``visibility``; ``execution_time`` in seconds). Both files are rewritten
+after every test, atomically, so a grading run that dies half way still leaves the scores so
+far. A skipped test is listed too, scored 0 of its points, its output starting "skipped:".
 
 A TASK graded by hand (a course notebook's answers) is an informational test, as the spec
 allows: no ``score`` or ``max_score`` (so Gradescope neither adds nor deducts it), a status
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,6 +62,8 @@ class ResultsWriter:
         self.summary_path = path.with_suffix(".txt")
         self.graded = graded
         self.tests: list[TestResult] = []
+        self.started = time.monotonic()
+        self.execution_time_s: float | None = None  # set at the end; else the time so far
 
     def add(self, result: TestResult) -> None:
         """Record one result and rewrite both files."""
@@ -119,6 +123,8 @@ class ResultsWriter:
         """Write results.json (Gradescope) and results.txt (the summary), atomically."""
         payload = {"score": sum(t.score for t in self.tests if t.score is not None),
                    "max_score": sum(t.max_score for t in self.tests if t.max_score is not None),
+                   "execution_time": round(self.execution_time_s if self.execution_time_s
+                                           is not None else time.monotonic() - self.started, 1),
                    "visibility": "visible", "stdout_visibility": "hidden",
                    "tests": [t.to_json() for t in self.tests]}
         if self.by_hand_note():

@@ -7,6 +7,12 @@ and an allocation beyond the memory limit fails inside the child. The parent nev
 submission code and never runs a torch computation, so every child starts clean (OpenMP thread
 pools do not survive a fork).
 
+Given a ``StudentUser`` (and run as root), the child switches to that user before the test
+body runs (``grader/containment.py``). After every test, each process the child started is
+stopped, also one that left its session with setsid(), and the files that user left in the
+shared temporary folders are removed. A function found stuck at a timeout is noted
+(``grader/hangs.py``) so that later tests do not wait on it again.
+
 POSIX only (Linux, macOS): the grader's machines and Gradescope's containers are Linux.
 """
 
@@ -22,13 +28,23 @@ import sysconfig
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
+
+from grader import containment, hangs
+from grader.containment import StudentUser
+from grader.hangs import Hang, HungBefore
 
 # A failing test's output is cut to this many characters: enough for the reason, not a dump.
 MAX_OUTPUT_CHARS = 2000
+# What the student's own code chose to say (an exception's text) is cut shorter and to one
+# line: a public test's message must not become a channel for text the code read elsewhere.
+MAX_STUDENT_TEXT_CHARS = 300
+DUMP_WAIT_S = 2.0  # how long a timed-out child gets to write its stack
+DUMP_QUIET_S = 0.2  # the dump is complete when the child has been silent this long
 CHILD_THREADS = 1  # torch threads per child: grading runs many children side by side
 # Frames under these folders are the grader's or a library's, never the code under test.
 LIBRARY_PREFIXES = tuple({str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"],
@@ -40,10 +56,50 @@ END_OF_MESSAGE = b"\n"  # ends the child's JSON outcome (JSON text holds no raw 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened in the child: "passed", "failed" or "skipped"; ``output`` says why."""
+    """What happened in the child: "passed", "failed" or "skipped"; ``output`` says why.
+
+    ``stuck`` is, after a timeout, (file, function, shown name) of the function of the code
+    under test that was running, when one was found.
+    """
 
     status: str
     output: str = ""
+    stuck: tuple[str, str, str] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """How a child is confined beyond its time and memory limits.
+
+    Attributes:
+        user: run the test body as this user (needs root), or None to stay as is.
+        writable: folders the body may write (its tmp_path), given to ``user``.
+        readable: folders the body reads (fixture data), opened to every user.
+        code_dirs: the folders of the code under test, to name a function that hung.
+        hangs: functions that hung in earlier tests; they fail at once here.
+    """
+
+    user: StudentUser | None = None
+    writable: tuple[Path, ...] = ()
+    readable: tuple[Path, ...] = ()
+    code_dirs: tuple[Path, ...] = ()
+    hangs: tuple[Hang, ...] = ()
+
+
+def student_text(text: str) -> str:
+    """The first line of ``text``, at most MAX_STUDENT_TEXT_CHARS characters."""
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= MAX_STUDENT_TEXT_CHARS else line[:MAX_STUDENT_TEXT_CHARS] + " ..."
+
+
+def hung_before(err: BaseException) -> HungBefore | None:
+    """The HungBefore that ``err`` is, or was raised from, if any."""
+    while err is not None:
+        if isinstance(err, HungBefore):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def describe(err: BaseException, hide_details: bool) -> str:
@@ -54,8 +110,11 @@ def describe(err: BaseException, hide_details: bool) -> str:
         hide_details: keep only the first line of an assertion message (hidden tests must
             name the violated property, never the expected value that pytest would print).
     """
+    if hung_before(err) is not None:
+        return str(hung_before(err))
     if isinstance(err, SystemExit):
-        return f"the code called sys.exit({err.code!r}); code under test must not exit"
+        code = student_text(repr(err.code))
+        return f"the code called sys.exit({code}); code under test must not exit"
     if isinstance(err, NotImplementedError) and str(err).startswith("TASK "):
         task, _, summary = str(err).partition(": ")
         return f"{task} is not done yet ({summary}); complete {task} first"
@@ -67,7 +126,7 @@ def describe(err: BaseException, hide_details: bool) -> str:
               if not frame.filename.startswith(LIBRARY_PREFIXES)]
     last = frames[-1] if frames else None
     where = f" (at {last.filename}:{last.lineno}, in {last.name})" if last else ""
-    return f"{type(err).__name__}: {err}{where}"
+    return f"{type(err).__name__}: {student_text(str(err))}{where}"
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -78,7 +137,8 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _child(body: Callable[[], None], write_fd: int, memory_mb: int, hide_details: bool) -> None:
+def _child(body: Callable[[], None], write_fd: int, dump_fd: int, memory_mb: int,
+           hide_details: bool, confinement: Confinement) -> None:
     """Run ``body`` and report the outcome through ``write_fd``; never returns."""
     status = 1
     try:
@@ -87,20 +147,27 @@ def _child(body: Callable[[], None], write_fd: int, memory_mb: int, hide_details
             # The parent reports a crash by its signal ("crashed (SIGSEGV)"); the traceback
             # dump that pytest's faulthandler would print reads as a crash of the grader.
             faulthandler.disable()
+            # On SIGUSR1 (sent at a timeout) write the Python stack, even from a C call.
+            faulthandler.register(signal.SIGUSR1, file=dump_fd, all_threads=True)
             if os.path.exists("/proc/self/statm"):
                 _limit_memory(memory_mb)
+            hangs.install(list(confinement.hangs))
+            if confinement.user is not None:
+                containment.become(confinement.user, confinement.writable,
+                                   confinement.readable)
             import torch  # imported by the parent already; this only sets the thread count
 
             torch.set_num_threads(CHILD_THREADS)
             body()
             outcome = Outcome("passed")
         except pytest.skip.Exception as skip:
-            outcome = Outcome("skipped", str(skip.msg))
+            outcome = Outcome("skipped", student_text(str(skip.msg)))
         except MemoryError:
             outcome = Outcome("failed", f"ran out of memory: the limit is {memory_mb} MB")
         except BaseException as err:  # noqa: BLE001 - everything the submission raises is reported
             outcome = Outcome("failed", describe(err, hide_details)[:MAX_OUTPUT_CHARS])
-        os.write(write_fd, json.dumps(outcome.__dict__).encode() + END_OF_MESSAGE)
+        message = {"status": outcome.status, "output": outcome.output}
+        os.write(write_fd, json.dumps(message).encode() + END_OF_MESSAGE)
         status = 0
     finally:
         os._exit(status)
@@ -114,8 +181,42 @@ def _kill(pid: int) -> None:
         pass
 
 
+def _read_dump(pid: int, dump_fd: int) -> str:
+    """Ask the stuck child ``pid`` for its stack (SIGUSR1) and return what it wrote."""
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except ProcessLookupError:
+        return ""
+    chunks, deadline = [], time.monotonic() + DUMP_WAIT_S
+    while (remaining := deadline - time.monotonic()) > 0:
+        wait = DUMP_QUIET_S if chunks else remaining
+        ready, _, _ = select.select([dump_fd], [], [], min(wait, remaining))
+        if not ready:
+            if chunks:
+                break
+            continue
+        chunk = os.read(dump_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _clean_up(pid: int, known_children: set[int], confinement: Confinement) -> None:
+    """Stop everything the child started and remove what its user left behind."""
+    _kill(pid)  # whatever the test code left running in the child's process group
+    containment.kill_new_children(known_children)  # also session leaders (setsid)
+    if confinement.user is not None:
+        containment.take_back(confinement.writable)
+        containment.remove_files_of(confinement.user)
+
+
+_SUBREAPER = {"on": False}
+
+
 def run_isolated(body: Callable[[], None], timeout_s: float, memory_mb: int,
-                 hide_details: bool = False) -> Outcome:
+                 hide_details: bool = False,
+                 confinement: Confinement = Confinement()) -> Outcome:
     """Run ``body()`` in a forked child and return its outcome.
 
     Args:
@@ -123,16 +224,25 @@ def run_isolated(body: Callable[[], None], timeout_s: float, memory_mb: int,
         timeout_s: wall-clock limit in seconds; the child's process group is killed after it.
         memory_mb: memory the child may allocate beyond what it inherits, in MB.
         hide_details: see ``describe``.
+        confinement: the user, folders and known hangs of this test; see ``Confinement``.
 
     Returns:
-        The child's Outcome, or a failed Outcome saying it timed out, exited, or crashed.
+        The child's Outcome, or a failed Outcome saying it timed out (with the stuck function
+        in ``stuck`` when one of ``confinement.code_dirs`` was running), exited, or crashed.
+        Every process the child started is gone when it returns.
     """
+    if not _SUBREAPER["on"]:
+        _SUBREAPER["on"] = containment.become_subreaper()
+    known_children = {child.pid for child in psutil.Process().children()}
     read_fd, write_fd = os.pipe()
+    dump_read_fd, dump_write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(read_fd)
-        _child(body, write_fd, memory_mb, hide_details)
+        os.close(dump_read_fd)
+        _child(body, write_fd, dump_write_fd, memory_mb, hide_details, confinement)
     os.close(write_fd)
+    os.close(dump_write_fd)
     chunks, deadline, timed_out = [], time.monotonic() + timeout_s, False
     while True:
         remaining = deadline - time.monotonic()
@@ -149,13 +259,17 @@ def run_isolated(body: Callable[[], None], timeout_s: float, memory_mb: int,
         if not chunk or chunk.endswith(END_OF_MESSAGE):
             break
     os.close(read_fd)
+    stuck = None
     if timed_out:
+        stuck = hangs.stuck_frame(_read_dump(pid, dump_read_fd), confinement.code_dirs)
         _kill(pid)
+    os.close(dump_read_fd)
     _, wait_status = os.waitpid(pid, 0)
-    _kill(pid)  # whatever the test code left running in the child's process group
+    _clean_up(pid, known_children, confinement)
     if timed_out:
-        return Outcome("failed", f"timed out after {timeout_s:g} s (an infinite loop, or far "
-                                 "too slow); the test was stopped")
+        where = f" in {stuck[2]}" if stuck else ""
+        return Outcome("failed", f"timed out after {timeout_s:g} s{where} (an infinite loop, or "
+                                 "far too slow); the test was stopped", stuck)
     message = b"".join(chunks)
     if message.endswith(END_OF_MESSAGE):
         return Outcome(**json.loads(message))

@@ -27,6 +27,12 @@ SECTION1_SUFFIXES = (".ipynb", ".nii")
 FORBIDDEN_NAMES = ("conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini",
                    "sitecustomize.py", "usercustomize.py")
 MAX_COPY_BYTES = 200 * 2**20  # a submission's out/ above 200 MB is not a course hand-in
+# How deep below the upload a zipped folder may hold section2/src: my_work/ (a zip of the
+# folder), repo-main/my_work/ (a GitHub download of a repository holding it).
+MAX_ROOT_DEPTH = 2
+# Never a student's root: macOS's zip metadata (__MACOSX/<name>/section2/src holds "._*" resource
+# forks, not code) and hidden folders (.git, .venv).
+IGNORED_ROOT_PARTS = ("__MACOSX",)
 
 
 class SubmissionError(ValueError):
@@ -135,18 +141,37 @@ def _copy_tree(source: Path, target: Path, suffixes: tuple[str, ...]) -> int:
     return copied
 
 
+def find_submission_root(upload: Path) -> Path | None:
+    """The folder of an upload that holds ``section2/src``: the upload itself (a GitHub
+    submission, or the folders uploaded one by one), else the shallowest such folder at most
+    MAX_ROOT_DEPTH levels down (a zipped folder), never inside ``__MACOSX`` or a hidden folder;
+    None when there is none."""
+    candidates = []
+    for depth in range(MAX_ROOT_DEPTH + 1):
+        for source in sorted(upload.glob("/".join(["*"] * depth + ["section2", "src"]))):
+            root = source.parent.parent
+            parts = root.relative_to(upload).parts
+            if source.is_dir() and not any(part in IGNORED_ROOT_PARTS or part.startswith(".")
+                                           for part in parts):
+                candidates.append(root)
+        if candidates:
+            return candidates[0]
+    return None
+
+
 def copy_submission(folder: Path, workspace: Path) -> CodeUnderTest:
     """Copy a submission's course files into ``workspace`` and describe them.
 
     Args:
         folder: the student's folder, holding ``section2/src`` (and optionally
-            ``section2/out`` and ``section1``).
+            ``section2/out`` and ``section1``), itself or in a folder below it (see
+            ``find_submission_root``).
         workspace: an empty temporary folder.
 
     Raises:
         SubmissionError: when ``folder`` has no ``section2/src``, or it is too large.
     """
-    folder = folder.resolve()
+    folder = find_submission_root(folder.resolve()) or folder.resolve()
     source2 = folder / "section2" / "src"
     if not source2.is_dir():
         raise SubmissionError(f"{folder} has no section2/src folder; point --submission at the "

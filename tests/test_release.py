@@ -174,9 +174,13 @@ def test_autograder_zip_has_gradescopes_layout_and_no_solution(kit, dist):
     for prefix in ("solution/", "grader/mutants/", "grader/grade_all.py", "grader/kit/"):
         assert not any(name.startswith(prefix) for name in names), prefix
     run = scripts["run_autograder"]
-    assert "SUBMISSION=/autograder/submission" in run
-    assert 'cd /autograder/source && python3 -m pytest grader --submission="$SUBMISSION"' in run
-    assert "RESULTS=/autograder/results/results.json" in run
+    assert "AUTOGRADER=${AUTOGRADER:-/autograder}" in run
+    assert "SUBMISSION=$AUTOGRADER/submission" in run
+    assert ('cd "$AUTOGRADER/source" && python3 -m pytest grader --submission="$SUBMISSION"'
+            in run)
+    assert "RESULTS=$AUTOGRADER/results/results.json" in run
+    assert '--student-user="$STUDENT"' in run
+    assert "useradd --system" in scripts["setup.sh"]
     assert run.rstrip().endswith("exit 0")
     torch = re.search(r"^torch==(\S+)$", (kit / "requirements.txt").read_text(), re.MULTILINE)
     assert (f'"torch=={torch[1]}" --index-url https://download.pytorch.org/whl/cpu'
@@ -267,3 +271,30 @@ def test_run_autograder_leaves_a_zero_score_results_json_when_the_grader_cannot_
     graded = json.loads((root / "results" / "results.json").read_text())
     assert graded["score"] == 0
     assert "has no section2/src folder" in graded["output"]
+
+
+def test_data_shipped_with_the_autograder_carries_checksums_that_setup_checks(kit, tmp_path):
+    data = tmp_path / "TrainingSet"
+    for name, content in (("images/hippocampus_001.nii.gz", b"image"),
+                          ("labels/hippocampus_001.nii.gz", b"label")):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_bytes(content)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, str(kit / "tools" / "release.py"), "--out",
+                             str(out), f"--data={data}"], check=False, capture_output=True,
+                            text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    files = zip_files(out / "autograder.zip")
+    assert files["data/TrainingSet/labels/hippocampus_001.nii.gz"] == b"label"
+    unpacked = tmp_path / "source" / "data"
+    for name in ("data/SHA256SUMS", "data/TrainingSet/images/hippocampus_001.nii.gz",
+                 "data/TrainingSet/labels/hippocampus_001.nii.gz"):
+        (tmp_path / "source" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "source" / name).write_bytes(files[name])
+    check = ["sha256sum", "--check", "--quiet", "../SHA256SUMS"]
+    assert subprocess.run(check, cwd=unpacked / "TrainingSet").returncode == 0
+    (unpacked / "TrainingSet" / "labels" / "hippocampus_001.nii.gz").write_bytes(b"damaged")
+    assert subprocess.run(check, cwd=unpacked / "TrainingSet",
+                          capture_output=True).returncode != 0
+    setup = files["setup.sh"].decode()
+    assert "sha256sum --check --quiet ../SHA256SUMS" in setup

@@ -14,12 +14,18 @@ this run's output. ``autograder.zip`` follows Gradescope's layout
 run time. It holds no ``solution/``: a submission is graded without one, and the kit's own
 tests (``grader/kit/``) never run on a submission. Both zips are deterministic (sorted entries,
 fixed dates and modes). The templates live in ``tools/release/``.
+
+``--data DIR`` ships a copy of the data set (DIR holds ``images/`` and ``labels/``, e.g. the
+course's copy that the real-data tests were written for) in ``autograder.zip`` as
+``data/TrainingSet/`` with a ``data/SHA256SUMS`` that ``setup.sh`` checks; without it,
+``setup.sh`` downloads the MSD release.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import re
 import shutil
@@ -223,6 +229,28 @@ def autograder_files(repo: Path) -> dict[str, bytes]:
     return files
 
 
+def data_files(folder: Path) -> dict[str, bytes]:
+    """A data set's files for ``autograder.zip``: ``data/TrainingSet/{images,labels}/*.nii.gz``
+    and ``data/SHA256SUMS`` (``sha256sum -c`` format, paths below TrainingSet/).
+
+    Raises:
+        ReleaseError: when ``folder`` lacks images/ or labels/, or they hold no NIfTI file.
+    """
+    paths = sorted(path for sub in ("images", "labels") if (folder / sub).is_dir()
+                   for path in (folder / sub).glob("*.nii.gz"))
+    if not (folder / "images").is_dir() or not (folder / "labels").is_dir() or not paths:
+        raise ReleaseError(f"--data {folder}: expected images/ and labels/ holding .nii.gz "
+                           "files (the course's TrainingSet folder)")
+    files, sums = {}, []
+    for path in paths:
+        relative = path.relative_to(folder).as_posix()
+        data = path.read_bytes()
+        files[f"data/TrainingSet/{relative}"] = data
+        sums.append(f"{hashlib.sha256(data).hexdigest()}  {relative}")
+    files["data/SHA256SUMS"] = ("\n".join(sums) + "\n").encode()
+    return files
+
+
 def solution_lines(repo: Path) -> set[str]:
     """Stripped lines of every solution block (and ``# SOLUTION`` line) of ``solution/``."""
     lines = set()
@@ -281,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for student/, student.zip and autograder.zip "
                              "(default: dist/ in the kit's root folder)")
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help="ship this copy of the data set (images/ and labels/) in "
+                             "autograder.zip (default: None, setup.sh downloads the MSD set)")
     parser.add_argument("--repo", type=Path, default=REPO,
                         help=f"the kit's root folder (default: {REPO})")
     args = parser.parse_args(argv)
@@ -289,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_skeleton(repo)
         student, autograder = student_files(repo), autograder_files(repo)
+        if args.data is not None:
+            autograder.update(data_files(args.data.resolve()))
     except ReleaseError as err:
         print(f"release: nothing written: {err}", file=sys.stderr)
         return 1

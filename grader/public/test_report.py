@@ -8,7 +8,6 @@ so the checks themselves are exercised and the template stays checkable.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -24,18 +23,6 @@ pytestmark = pytest.mark.deliverable("report", "kit")
 
 EXAMPLE_SHAPE = (4, 6, 5)  # [X, Y, Z] of the synthetic session's volumes
 EXAMPLE_CASES = ("hippocampus_001.nii.gz", "hippocampus_002.nii.gz")
-
-
-def fill_template(template: str, overall: dict, figures: list[str]) -> str:
-    """The template with every placeholder filled: table numbers from ``overall``."""
-    lines, figure_names = [], iter(figures)
-    for line in template.splitlines():
-        row = checks.TABLE_ROW.match(line.strip())
-        if row and row["label"] in checks.TABLE_KEYS:
-            line = f"| {row['label']} | `{overall[checks.TABLE_KEYS[row['label']]]:.4f}` |"
-        line = re.sub(r"\(<[^>]+>\)", lambda _: f"({next(figure_names)})", line)
-        lines.append(checks.PLACEHOLDER.sub("example", line))
-    return "\n".join(lines) + "\n"
 
 
 def build_example(root: Path) -> tuple[Path, Path]:
@@ -65,7 +52,7 @@ def build_example(root: Path) -> tuple[Path, Path]:
     for name in figures:
         plt.imsave(out / name, rng.random((8, 8)), cmap="gray")
     template = checks.TEMPLATE.read_text()
-    (out / "README.md").write_text(fill_template(template, overall, figures))
+    (out / "README.md").write_text(checks.fill_template(template, overall, figures))
     return out, labels
 
 
