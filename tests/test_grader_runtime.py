@@ -254,12 +254,15 @@ def test_a_skipped_test_is_listed_with_its_points_and_reason(tmp_path):
     kit = tmp_path / "kit"  # the grader alone, with no data set beside it
     shutil.copytree(REPO / "grader", kit / "grader",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "kit"))
+    (kit / "tools").mkdir()
+    shutil.copy2(REPO / "tools" / "hippocampus_kit.py", kit / "tools")  # the data lookup
+    env = {name: value for name, value in os.environ.items() if name != "HIPPOCAMPUS_DATA"}
     submission = copy_solution(tmp_path / "work")
     results = tmp_path / "results.json"
     subprocess.run([sys.executable, "-m", "pytest", "grader", f"--submission={submission}",
                     f"--results={results}", "-p", "no:cacheprovider", "-q",
                     "-k", "test_real_data_header_misfits or test_dice_of_a_mask_with_itself"],
-                   cwd=kit, capture_output=True, text=True, timeout=GRADING_LIMIT_S)
+                   cwd=kit, env=env, capture_output=True, text=True, timeout=GRADING_LIMIT_S)
     graded = json.loads(results.read_text())
     skipped = [test for test in graded["tests"] if test["output"].startswith("skipped:")]
     assert len(skipped) == 1 and "real MSD hippocampus data not found" in skipped[0]["output"]
