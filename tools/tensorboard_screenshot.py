@@ -34,6 +34,9 @@ TRAINING_FLAGS = ("--preset", "cpu", "--epochs", "3", "--max-volumes", "30")
 # validation points show as logged).
 DASHBOARDS = {"default": "", "custom_scalars": "#custom_scalars&_smoothingWeight=0",
               "scalars": "#scalars", "images": "#images"}
+# Headless Chromium captures no WebGL canvas, so the Time Series dashboard's charts would
+# come out empty; TensorBoard's forceSVG flag draws the same data as SVG.
+PAGE_QUERY = "?forceSVG=true"
 WINDOW_PX = (1280, 900)  # a laptop browser window
 SERVER_START_S = 60.0  # TensorBoard loads its plugins and the event files in a few seconds
 RENDER_MS = 15000  # Chromium's virtual time for the page's scripts to fetch and draw charts
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_for_tensorboard(url, server)
             for name, fragment in DASHBOARDS.items():
                 path = args.out_dir / f"{name}.png"
-                screenshot(chromium, f"{url}/{fragment}", path)
+                screenshot(chromium, f"{url}/{PAGE_QUERY}{fragment}", path)
                 print(f"{name}: {path}")
         finally:
             server.terminate()
