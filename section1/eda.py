@@ -6,8 +6,8 @@ Center; Antonelli et al., Nature Communications 13, 4128, 2022), in the course l
 case is ONE hippocampus (one hemisphere) cropped out of a 1 x 1 x 1 mm MRI; labels are
 0 background, 1 anterior (head), 2 posterior (body and tail).
 
-The analysis pairs images with labels, reads every file's header facts, measures the
-hippocampus volume in mm3 and lists every misfit with its reasons; ``curate`` then copies
+The analysis pairs images with labels, reads every file's header facts and voxels, measures
+the hippocampus volume in mm3 and lists every misfit with its reasons; ``curate`` then copies
 the clean pairs byte for byte into a curated data set, with ``cases.csv`` and a volume
 histogram (written by the sibling module ``eda_output``). Run it all from this folder::
 
@@ -67,11 +67,23 @@ NORMAL_VOLUME_SOURCE = "Honeycutt and Smith, J Neuroimaging 1995"
 # a label beyond it is not one hippocampus (both sides, another structure, another data set).
 PLAUSIBLE_VOLUME_MM3 = (1000.0, 8000.0)
 
+# The course pipeline's patch, px: section 2 pads every axis-0 slice [Y, Z] into a square of
+# Config.patch_size = 64 px (solution/section2/src/run_ml_pipeline.py; the course starter's
+# Config and med_reshape), and its loader skips a volume larger in-plane, because med_reshape
+# cannot fit it. 64 because the U-Net's 4 poolings need a size divisible by 2**4. A case that
+# the pipeline would skip does not belong in the curated set. tests/test_section1.py checks
+# that this value is section 2's.
+PATCH_SIZE_PX = 64
+
 # Misfit kinds (stable names, used in cases.csv and by the tests) and what each one means.
 MISFIT_KINDS = {
     "no_label": "image without a label of the same name",
     "no_image": "label without an image of the same name",
     "unreadable": "file that nibabel cannot read as a 3-D volume",
+    "truncated": "file whose header reads but whose voxel data ends early or does not decompress",
+    "non_finite": "image with NaN or infinite voxels (normalisation would spread them everywhere)",
+    "constant_image": "image whose voxels all hold one value, e.g. all zero: no anatomy in it",
+    "larger_than_patch": "image larger in-plane (axes 1 and 2) than the course pipeline's patch",
     "shape_mismatch": "image and label shapes differ",
     "affine_mismatch": "image and label affines differ (voxel spacing, orientation or origin)",
     "spacing": "voxel spacing other than the data set's 1 x 1 x 1 mm",
@@ -353,31 +365,79 @@ def read_voxels(nifti: nib.Nifti1Image) -> np.ndarray:
                          f"({type(err).__name__}: {err})") from err
 
 
-def analyse_case(pair: CasePair) -> CaseReport:
-    """Read one case's headers and label, measure its volume and list its misfits.
+def image_misfits(image: np.ndarray, path: Path,
+                  patch_size_px: int = PATCH_SIZE_PX) -> list[Misfit]:
+    """The misfits that an image's voxels and in-plane size reveal.
+
+    Not a TASK: the course pipeline trains on every voxel of a curated image, so each is read
+    once here. A NaN or infinite voxel turns the per-volume min-max normalisation into NaN
+    or into a volume of zeros; a constant image (an empty export, all zero) has no anatomy
+    and no intensity range to normalise; a slice larger than the patch cannot be padded into
+    it (see PATCH_SIZE_PX).
+
+    Args:
+        image: voxels [X, Y, Z], any real dtype, as stored (``read_voxels``).
+        path: the image file, named in the messages.
+        patch_size_px: the pipeline's in-plane patch size, px.
+
+    Returns:
+        Misfits of kinds "non_finite" (with the count of NaN and of infinite voxels),
+        "constant_image" (only checked when every voxel is finite) and "larger_than_patch",
+        in that order; an empty list for a clean image.
+    """
+    misfits = []
+    # Integers hold no NaN or inf; one np.isfinite pass clears a float image.
+    finite = np.issubdtype(image.dtype, np.integer) or bool(np.isfinite(image).all())
+    if not finite:
+        nan_count = int(np.count_nonzero(np.isnan(image)))
+        inf_count = int(np.count_nonzero(np.isinf(image)))
+        misfits.append(Misfit("non_finite", f"{path} holds {nan_count} NaN and {inf_count} "
+                                            f"infinite voxels out of {image.size}"))
+    if finite and image.size and image.min() == image.max():
+        misfits.append(Misfit("constant_image", f"{path}: every voxel is {image.flat[0]:g}; "
+                                                "the image holds no anatomy"))
+    in_plane = tuple(int(size) for size in image.shape[1:])
+    if any(size > patch_size_px for size in in_plane):
+        misfits.append(Misfit("larger_than_patch", f"{path}: in-plane size (axes 1, 2) "
+                              f"{in_plane[0]} x {in_plane[1]} px exceeds the course pipeline's "
+                              f"{patch_size_px} x {patch_size_px} px patch (Config.patch_size); "
+                              "section 2 would skip it"))
+    return misfits
+
+
+def analyse_case(pair: CasePair, patch_size_px: int = PATCH_SIZE_PX) -> CaseReport:
+    """Read one case's headers and voxels, measure its volume and list its misfits.
 
     Args:
         pair: the case's files.
+        patch_size_px: the pipeline's in-plane patch size, px (see ``image_misfits``).
 
     Returns:
-        The CaseReport. A file that cannot be read adds an "unreadable" misfit instead of
-        raising; the header checks then wait until every file of the case can be read.
+        The CaseReport. A file whose header cannot be read adds an "unreadable" misfit, one
+        whose voxels cannot be read a "truncated" misfit, instead of raising; the header
+        checks then wait until every file of the case can be read.
     """
     misfits: list[Misfit] = []
     facts: dict[str, HeaderFacts | None] = {"image": None, "label": None}
-    seg = None
+    voxels: dict[str, np.ndarray | None] = {"image": None, "label": None}
     for side, path in (("image", pair.image_path), ("label", pair.label_path)):
         if path is None:
             continue
         try:
             facts[side], nifti = read_header_facts(path)
-            if side == "label":
-                seg = read_voxels(nifti)
+        except ValueError as err:
+            misfits.append(Misfit("unreadable", str(err)))
+            continue
+        try:
+            voxels[side] = read_voxels(nifti)
         except ValueError as err:
             facts[side] = None
-            misfits.append(Misfit("unreadable", str(err)))
+            misfits.append(Misfit("truncated", str(err)))
+    seg = voxels["label"]
     if not misfits:
         misfits += header_misfits(facts["image"], facts["label"])
+    if voxels["image"] is not None and facts["image"] is not None:
+        misfits += image_misfits(voxels["image"], facts["image"].path, patch_size_px)
     volume_mm3 = None
     if seg is not None and facts["label"] is not None:
         volume_mm3 = hippocampus_volume_mm3(seg, facts["label"].spacing_mm)
@@ -385,11 +445,12 @@ def analyse_case(pair: CasePair) -> CaseReport:
     return CaseReport(pair.case, facts["image"], facts["label"], misfits, volume_mm3)
 
 
-def analyse_data_set(data_dir: Path) -> list[CaseReport]:
+def analyse_data_set(data_dir: Path, patch_size_px: int = PATCH_SIZE_PX) -> list[CaseReport]:
     """Analyse every case of a data set; logs one INFO line per misfit case.
 
     Args:
         data_dir: folder holding ``images/`` and ``labels/``.
+        patch_size_px: the pipeline's in-plane patch size, px (see ``image_misfits``).
 
     Returns:
         One CaseReport per case name, sorted by name.
@@ -397,7 +458,7 @@ def analyse_data_set(data_dir: Path) -> list[CaseReport]:
     Raises:
         FileNotFoundError: see ``pair_files``.
     """
-    reports = [analyse_case(pair) for pair in pair_files(Path(data_dir))]
+    reports = [analyse_case(pair, patch_size_px) for pair in pair_files(Path(data_dir))]
     for report in reports:
         if report.misfits:
             logger.info("misfit %s: %s", report.case, report.reason)
@@ -497,6 +558,17 @@ def summarise(reports: list[CaseReport]) -> str:
     return "\n".join(lines)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, else an error naming the value."""
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from err
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of px")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python eda.py``."""
     default_data = find_data_dir()
@@ -508,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
                         help="folder for the curated images/ and labels/, cases.csv and "
                              f"volume_histogram.png (default: {DEFAULT_OUT_DIR})")
+    parser.add_argument("--patch-size", type=positive_int, default=PATCH_SIZE_PX,
+                        help="the section 2 pipeline's in-plane patch size in px; a larger "
+                             f"image is a misfit (default: {PATCH_SIZE_PX})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the data files a previous run left in the out dir "
                              "(default: False)")
@@ -526,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
               "run tools/get_data.py or pass --data-dir", file=sys.stderr)
         return 2
     try:
-        reports = analyse_data_set(args.data_dir)
+        reports = analyse_data_set(args.data_dir, args.patch_size)
         written = curate(reports, args.out_dir, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

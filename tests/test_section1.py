@@ -87,7 +87,30 @@ def huge_label(root: Path) -> None:
     seg = np.zeros((30, 30, 30), np.uint8)
     seg[:13, :25, :25] = 1
     seg[13:25, :25, :25] = 2
-    write_case(root, "bad", np.zeros(seg.shape, np.float32), seg)
+    image = np.random.default_rng(0).normal(100, 10, seg.shape).astype(np.float32)
+    write_case(root, "bad", image, seg)
+
+
+def truncated_image(root: Path) -> None:
+    """A clean case whose image file keeps its header but loses the second half."""
+    write_case(root, "bad", *hippocampus_pair())
+    path = root / "images" / "bad.nii.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def image_with(value: float) -> np.ndarray:
+    """The image of a plausible case with ``value`` in its first voxel, float32 [X, Y, Z]."""
+    image = hippocampus_pair()[0]
+    image[0, 0, 0] = value
+    return image
+
+
+def larger_than_patch(root: Path) -> None:
+    """A plausible case zero-padded to 80 x 80 voxels in-plane (axes 1 and 2)."""
+    image, seg = hippocampus_pair()
+    padding = ((0, 0), (0, 80 - SHAPE[1]), (0, 80 - SHAPE[2]))
+    write_case(root, "bad", np.pad(image, padding), np.pad(seg, padding))
 
 
 def with_value(value: float, seg: np.ndarray) -> np.ndarray:
@@ -129,6 +152,14 @@ MISFIT_SCENARIOS = {
     "huge_label": (huge_label, {"implausible_volume"}),
     "unreadable_image": (broken_file, {"unreadable"}),
     "four_d_image": (four_d_image, {"unreadable"}),
+    "truncated_image": (truncated_image, {"truncated"}),
+    "nan_voxel": (lambda root: write_case(root, "bad", image_with(np.nan),
+                                          hippocampus_pair()[1]), {"non_finite"}),
+    "inf_voxel": (lambda root: write_case(root, "bad", image_with(np.inf),
+                                          hippocampus_pair()[1]), {"non_finite"}),
+    "all_zero_image": (lambda root: write_case(root, "bad", np.zeros(SHAPE, np.float32),
+                                               hippocampus_pair()[1]), {"constant_image"}),
+    "larger_than_patch": (larger_than_patch, {"larger_than_patch"}),
 }
 
 
@@ -523,3 +554,116 @@ def test_solution_notebook_runs_top_to_bottom_on_the_real_data(real_data_dir, tm
     text = "".join(output.get("text", "") for output in outputs)
     assert f"{REAL_CLEAN_PAIRS} clean pairs, 3 misfit cases" in text
     assert len(list((tmp_path / "eda" / "labels").iterdir())) == REAL_CLEAN_PAIRS
+
+
+# --- voxels of damaged copies of real volumes ------------------------------------------------
+
+REAL_CASE = "hippocampus_001"  # a clean pair, float32 image [35, 51, 35]
+PATCH_PLUS_PX = 80  # in-plane size above the 64 px patch: the course pipeline would skip it
+
+
+def damaged_copies(real_data_dir: Path, root: Path) -> dict[str, str]:
+    """Copy REAL_CASE clean and damaged five ways into root; {case: expected misfit kind}."""
+    image_path = real_data_dir / "images" / f"{REAL_CASE}.nii.gz"
+    label_path = real_data_dir / "labels" / f"{REAL_CASE}.nii.gz"
+    nifti = nib.load(image_path)
+    image = np.asanyarray(nifti.dataobj)
+    seg = np.asanyarray(nib.load(label_path).dataobj)
+    for folder in ("images", "labels"):
+        (root / folder).mkdir(parents=True)
+
+    def save(case: str, case_image: np.ndarray, case_seg: np.ndarray = seg) -> Path:
+        copy = nib.Nifti1Image(case_image, nifti.affine, nifti.header)
+        copy.set_data_dtype(case_image.dtype)  # a float copy of a uint8 image keeps its NaN
+        nib.save(copy, root / "images" / f"{case}.nii.gz")
+        nib.save(nib.Nifti1Image(case_seg, nifti.affine), root / "labels" / f"{case}.nii.gz")
+        return root / "images" / f"{case}.nii.gz"
+
+    save("clean", image)
+    truncated = save("truncated", image)
+    truncated.write_bytes(truncated.read_bytes()[:truncated.stat().st_size // 2])
+    with_nan = image.astype(np.float32)
+    with_nan[10, 20:23, 15] = np.nan  # 3 NaN voxels
+    save("nan", with_nan)
+    with_inf = image.astype(np.float32)
+    with_inf[5, 5, 5] = np.inf  # 1 infinite voxel
+    save("inf", with_inf)
+    save("zeros", np.zeros_like(image))
+    padding = ((0, 0), (0, PATCH_PLUS_PX - image.shape[1]), (0, PATCH_PLUS_PX - image.shape[2]))
+    save("large", np.pad(image, padding), np.pad(seg, padding))
+    return {"truncated": "truncated", "nan": "non_finite", "inf": "non_finite",
+            "zeros": "constant_image", "large": "larger_than_patch"}
+
+
+@pytest.mark.real_data
+def test_damaged_copies_of_a_real_volume_are_misfits_with_their_reason(real_data_dir,
+                                                                         tmp_path):
+    expected = damaged_copies(real_data_dir, tmp_path / "raw")
+    reports = {report.case: report for report in eda.analyse_data_set(tmp_path / "raw")}
+    assert {case: {misfit.kind for misfit in report.misfits}
+            for case, report in reports.items()} == {
+        "clean": set(), **{case: {kind} for case, kind in expected.items()}}
+    assert "truncated or corrupt" in reports["truncated"].reason
+    assert "3 NaN and 0 infinite voxels" in reports["nan"].reason
+    assert "0 NaN and 1 infinite voxels" in reports["inf"].reason
+    assert "every voxel is 0" in reports["zeros"].reason
+    assert f"{PATCH_PLUS_PX} x {PATCH_PLUS_PX} px exceeds" in reports["large"].reason
+    for case in expected:
+        assert str(tmp_path / "raw" / "images" / f"{case}.nii.gz") in reports[case].reason
+
+
+@pytest.mark.real_data
+def test_damaged_copies_of_a_real_volume_stay_out_of_the_curated_set(real_data_dir, tmp_path):
+    damaged_copies(real_data_dir, tmp_path / "raw")
+    out = tmp_path / "curated"
+    assert eda.main(["--data-dir", str(tmp_path / "raw"), "--out-dir", str(out)]) == 0
+    for folder in ("images", "labels"):
+        assert [path.name for path in (out / folder).iterdir()] == ["clean.nii.gz"]
+
+
+@pytest.mark.real_data
+def test_a_larger_patch_size_admits_the_80_px_copy(real_data_dir, tmp_path):
+    damaged_copies(real_data_dir, tmp_path / "raw")
+    reports = eda.analyse_data_set(tmp_path / "raw", patch_size_px=PATCH_PLUS_PX)
+    assert [report.case for report in reports if report.status == "ok"] == ["clean", "large"]
+
+
+# --- image voxels on hand-built arrays -------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+def test_an_image_with_two_values_inside_the_patch_has_no_image_misfit(dtype):
+    image = np.zeros((2, 64, 64), dtype)  # [2, 64, 64]: exactly the patch in-plane
+    image[1] = 7
+    assert eda.image_misfits(image, Path("a.nii.gz")) == []
+
+
+def test_constant_nonzero_image_is_a_misfit_naming_its_value():
+    (misfit,) = eda.image_misfits(np.full((2, 3, 4), 5.5, np.float32), Path("a.nii.gz"))
+    assert misfit.kind == "constant_image" and "every voxel is 5.5" in misfit.message
+
+
+def test_an_all_nan_image_is_non_finite_only_not_also_constant():
+    (misfit,) = eda.image_misfits(np.full((2, 3, 4), np.nan, np.float32), Path("a.nii.gz"))
+    assert misfit.kind == "non_finite" and "24 NaN and 0 infinite voxels out of 24" in misfit.message
+
+
+@pytest.mark.parametrize("shape, too_large", [((3, 64, 65), True), ((3, 65, 64), True),
+                                              ((100, 64, 64), False)])
+def test_only_the_in_plane_axes_1_and_2_are_compared_with_the_patch(shape, too_large):
+    image = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    kinds = [misfit.kind for misfit in eda.image_misfits(image, Path("a.nii.gz"))]
+    assert kinds == (["larger_than_patch"] if too_large else [])
+
+
+def test_patch_size_is_the_section_2_pipelines_default():
+    import run_ml_pipeline  # solution/section2/src, on sys.path through conftest
+
+    assert eda.PATCH_SIZE_PX == run_ml_pipeline.Config().patch_size
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "x"])
+def test_command_refuses_a_patch_size_that_is_not_a_positive_integer(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        eda.main(["--data-dir", str(tmp_path), "--patch-size", value])
+    assert exit_info.value.code == 2
+    assert "--patch-size" in capsys.readouterr().err

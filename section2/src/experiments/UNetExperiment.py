@@ -25,12 +25,16 @@ from tqdm import tqdm
 from data_prep.SlicesDataset import ForegroundSliceSampler, SlicesDataset
 from data_prep.augmentation import SliceAugmentation
 from inference.UNetInferenceAgent import UNetInferenceAgent, build_model
-from utils.utils import NUM_CLASSES, log_to_tensorboard
+from utils.utils import (NUM_CLASSES, TRAIN_LOSS_TAG, add_tensorboard_layout,
+                         log_scalars_to_tensorboard, log_to_tensorboard,
+                         log_validation_to_tensorboard)
 from utils.volume_stats import Dice3d, volume_metrics
 
 logger = logging.getLogger(__name__)
 
-LOG_EVERY_BATCHES = 100  # TensorBoard image panels cost time; draw them every 100 batches
+# TensorBoard: scalars every batch (microseconds each); image panels cost milliseconds, so
+# every 100 batches (a few per epoch of the cpu preset).
+IMAGES_EVERY_BATCHES = 100
 WARMUP_FRACTION = 0.1  # share of the one-cycle schedule spent raising the rate
 LAST_CHECKPOINT = "last.pth"
 BEST_CHECKPOINT = "best.pth"
@@ -198,6 +202,7 @@ class UNetExperiment:
         tensorboard_dir = Path(getattr(config, "tensorboard_dir", "runs")) / self.out_dir.name
         self.tensorboard_writer = SummaryWriter(log_dir=str(tensorboard_dir),
                                                 purge_step=self.global_step or None)
+        add_tensorboard_layout(self.tensorboard_writer)
 
     # -- training ---------------------------------------------------------------------------
     def train(self) -> float:
@@ -233,18 +238,21 @@ class UNetExperiment:
             if not np.isfinite(loss_value):
                 raise NonFiniteLossError(self.non_finite_loss_message(loss_value, len(losses)))
             loss.backward()
+            learning_rate = self.scheduler.get_last_lr()[0]  # the rate of this step's update
             self.optimizer.step()
             self.scheduler.step()
             if self.averaged_model is not None:
                 self.averaged_model.update_parameters(self.model)
             losses.append(loss_value)
-            if self.global_step % LOG_EVERY_BATCHES == 0:
+            if self.global_step % IMAGES_EVERY_BATCHES == 0:
                 probs = torch.softmax(prediction.detach(), dim=1)
                 log_to_tensorboard(self.tensorboard_writer, loss_value, data, target, probs,
-                                   probs.argmax(dim=1), self.global_step)
-                self.tensorboard_writer.add_scalar("Learning rate",
-                                                   self.scheduler.get_last_lr()[0],
-                                                   self.global_step)
+                                   probs.argmax(dim=1), self.global_step,
+                                   loss_tag=TRAIN_LOSS_TAG, learning_rate=learning_rate)
+            else:
+                log_scalars_to_tensorboard(self.tensorboard_writer, loss_value,
+                                           self.global_step, loss_tag=TRAIN_LOSS_TAG,
+                                           learning_rate=learning_rate)
             self.global_step += 1
             batches.set_postfix(loss=f"{loss_value:.4f}")
             if max_batches is not None and len(losses) >= max_batches:
@@ -302,10 +310,8 @@ class UNetExperiment:
             self.history.append({"epoch": self.epoch, "train_loss": train_loss,
                                  "val_loss": val_loss, "val_dice": val_dice,
                                  "seconds": seconds})
-            writer = self.tensorboard_writer
-            writer.add_scalars("Loss per epoch", {"train": train_loss, "val": val_loss},
-                               self.epoch)
-            writer.add_scalar("Validation Dice", val_dice, self.epoch)
+            log_validation_to_tensorboard(self.tensorboard_writer, val_loss, val_dice,
+                                          self.global_step)
             if val_dice > self.best_val_dice:
                 self.best_val_dice = val_dice
                 atomic_save(self.model_file_contents(), self.checkpoint_dir / BEST_CHECKPOINT)

@@ -23,6 +23,28 @@ MAX_GRID_IMAGES = 16  # a 4 x 4 grid stays readable in TensorBoard and in a repo
 PANEL_IMAGES = 4  # slices per TensorBoard panel: enough to judge, cheap to write
 NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04 labels)
 
+# TensorBoard scalar tags of the training pipeline, in one run. Every scalar's step is the
+# number of training batches so far, so that validation points (one per epoch, at its last
+# batch) share the x axis with the training loss (one per batch). TensorBoard's dashboards
+# sort tag groups (the part before "/") by name, capitals first: "Dice" comes first, above
+# the image panels ("Image", "Mask", ...), then "Learning rate" and "Loss".
+TRAIN_LOSS_TAG = "Loss/train"
+VALIDATION_LOSS_TAG = "Loss/validation"
+VALIDATION_DICE_TAG = "Dice/validation"
+LEARNING_RATE_TAG = "Learning rate"
+# The Custom Scalars dashboard (http://localhost:6006/#custom_scalars) draws the tags of each
+# chart as lines of ONE chart, in this order: validation Dice, then train and validation loss.
+# Its tags are regular expressions: anchored, so that each matches its own tag only.
+TENSORBOARD_LAYOUT = {
+    "Training": {
+        "Validation Dice (whole hippocampus, each epoch)": [
+            "Multiline", [f"^{VALIDATION_DICE_TAG}$"]],
+        "Loss: train (each batch) and validation (each epoch)": [
+            "Multiline", [f"^{TRAIN_LOSS_TAG}$", f"^{VALIDATION_LOSS_TAG}$"]],
+        "Learning rate (each batch)": ["Multiline", [f"^{LEARNING_RATE_TAG}$"]],
+    },
+}
+
 
 def med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
     """Pad ``image`` with zeros to ``new_shape``, keeping it in the top-left corner.
@@ -149,13 +171,16 @@ def save_numpy_as_image(arr: np.ndarray, path: str | Path) -> None:
 
 def log_to_tensorboard(writer, loss: float, data: torch.Tensor, target: torch.Tensor,
                        prediction_softmax: torch.Tensor, prediction: torch.Tensor,
-                       counter: int) -> None:
+                       counter: int, *, loss_tag: str = "Loss",
+                       learning_rate: float | None = None) -> None:
     """Log the training loss and image panels of one batch to TensorBoard.
 
     Panels (first 4 slices of the batch, each scaled to [0, 1]): ``Image`` the input,
     ``Mask`` the ground truth, ``Probability map`` the foreground probability
     (1 - P(background)) and ``Prediction`` the argmax labels. Whole-tensor operations, no
-    per-pixel loops.
+    per-pixel loops. Called with the course's seven arguments, it logs the scalar "Loss"
+    and the four panels; the pipeline calls it every few batches (panels cost
+    milliseconds) and ``log_scalars_to_tensorboard`` on the batches in between.
 
     Args:
         writer: a ``torch.utils.tensorboard.SummaryWriter``.
@@ -164,9 +189,12 @@ def log_to_tensorboard(writer, loss: float, data: torch.Tensor, target: torch.Te
         target: int [B, 1, H, W] or [B, H, W] labels in {0, 1, 2}.
         prediction_softmax: float32 [B, C, H, W] class probabilities.
         prediction: int [B, H, W] or [B, 1, H, W] argmax labels.
-        counter: global step.
+        counter: global step (training batches so far).
+        loss_tag: scalar tag of the loss; the pipeline uses TRAIN_LOSS_TAG.
+        learning_rate: when given, also logged as LEARNING_RATE_TAG.
     """
-    writer.add_scalar("Loss", loss, counter)
+    log_scalars_to_tensorboard(writer, loss, counter, loss_tag=loss_tag,
+                               learning_rate=learning_rate)
     last_label = NUM_CLASSES - 1
 
     def as_panel(batch: torch.Tensor) -> torch.Tensor:
@@ -177,3 +205,41 @@ def log_to_tensorboard(writer, loss: float, data: torch.Tensor, target: torch.Te
     writer.add_images("Mask", as_panel(target) / last_label, counter)
     writer.add_images("Probability map", as_panel(1.0 - prediction_softmax[:, 0]), counter)
     writer.add_images("Prediction", as_panel(prediction) / last_label, counter)
+
+
+def log_scalars_to_tensorboard(writer, loss: float, counter: int, *, loss_tag: str = "Loss",
+                               learning_rate: float | None = None) -> None:
+    """Log the scalars of ``log_to_tensorboard`` without its image panels.
+
+    Args:
+        writer: a ``torch.utils.tensorboard.SummaryWriter``.
+        loss: the batch's loss (scalar).
+        counter: global step (training batches so far).
+        loss_tag: scalar tag of the loss; the pipeline uses TRAIN_LOSS_TAG.
+        learning_rate: when given, also logged as LEARNING_RATE_TAG.
+    """
+    writer.add_scalar(loss_tag, loss, counter)
+    if learning_rate is not None:
+        writer.add_scalar(LEARNING_RATE_TAG, learning_rate, counter)
+
+
+def log_validation_to_tensorboard(writer, val_loss: float, val_dice: float, step: int) -> None:
+    """Log one epoch's validation loss and Dice beside the training loss of the same run.
+
+    Args:
+        writer: a ``torch.utils.tensorboard.SummaryWriter``.
+        val_loss: mean validation loss per slice (the training loss function).
+        val_dice: mean whole-hippocampus Dice over the validation volumes, in [0, 1].
+        step: training batches so far, the x axis of the training loss.
+    """
+    writer.add_scalar(VALIDATION_LOSS_TAG, val_loss, step)
+    writer.add_scalar(VALIDATION_DICE_TAG, val_dice, step)
+
+
+def add_tensorboard_layout(writer) -> None:
+    """Write TENSORBOARD_LAYOUT, the Custom Scalars dashboard's charts, into the run.
+
+    Args:
+        writer: a ``torch.utils.tensorboard.SummaryWriter``; call once per writer.
+    """
+    writer.add_custom_scalars(TENSORBOARD_LAYOUT)
