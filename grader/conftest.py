@@ -47,6 +47,8 @@ for _option in GRADER_OPTIONS:
                                 "takes the value for a test path and may load a conftest.py "
                                 "or pytest.ini from there")
 
+from grader.cuda_on_cpu import run_with_cuda_on_cpu  # noqa: E402
+from grader.layout import COURSE, COURSE_PLACES, KIT, LAYOUTS  # noqa: E402
 from grader.results import ResultsWriter, TestResult, load_manifest  # noqa: E402
 from grader.sandbox import run_isolated  # noqa: E402
 from grader.submission import (CodeUnderTest, SubmissionError, copy_submission,  # noqa: E402
@@ -60,8 +62,10 @@ GRADER_DIR = Path(__file__).resolve().parent
 CODE = pytest.StashKey[CodeUnderTest]()
 MANIFEST = pytest.StashKey[dict]()
 WRITER = pytest.StashKey[ResultsWriter]()
-# {TASK id: points of every collected test}, before -k or --deselect narrow the run.
+# {TASK id: points of every collected test} of the kit's layout and of the course's, before
+# -k or --deselect narrow the run.
 COLLECTED_POINTS = pytest.StashKey[dict]()
+COURSE_COLLECTED_POINTS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +86,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "task(id, points): a graded test of one TASK")
     config.addinivalue_line("markers", "kit: checks the kit itself; not run on a submission")
+    config.addinivalue_line("markers", "layout(name): a grading test of one layout only, "
+                                       "'kit' or 'course' (see grader/layout.py)")
     if config.getoption("--task-timeout") <= 0 or config.getoption("--memory-mb") <= 0:
         raise pytest.UsageError("--task-timeout and --memory-mb must be positive")
     folder = config.getoption("--submission")
@@ -108,6 +114,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"real data: {data if data else 'not found (tests that need it are skipped)'}"]
 
 
+def layouts_of(item: pytest.Item) -> tuple[str, ...]:
+    """The layouts a test grades: its ``layout`` marker's, or both when it has none."""
+    marker = item.get_closest_marker("layout")
+    if marker is None:
+        return LAYOUTS
+    unknown = set(marker.args) - set(LAYOUTS)
+    if unknown or not marker.args:
+        raise pytest.UsageError(f"{item.nodeid}: layout marker {marker.args} must name "
+                                f"{' or '.join(LAYOUTS)}")
+    return tuple(marker.args)
+
+
 def task_of(item: pytest.Item) -> tuple[str, float] | None:
     """(TASK id, points) of a grading test, or None."""
     marker = item.get_closest_marker("task")
@@ -120,11 +138,13 @@ def task_of(item: pytest.Item) -> tuple[str, float] | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     manifest, code = config.stash[MANIFEST], config.stash[CODE]
     kept, dropped = [], []
-    collected = config.stash.setdefault(COLLECTED_POINTS, {})
+    collected = {KIT: config.stash.setdefault(COLLECTED_POINTS, {}),
+                 COURSE: config.stash.setdefault(COURSE_COLLECTED_POINTS, {})}
     for item in items:
         task = task_of(item)
         if task is not None:
-            collected[task[0]] = collected.get(task[0], 0.0) + task[1]
+            for layout in layouts_of(item):
+                collected[layout][task[0]] = collected[layout].get(task[0], 0.0) + task[1]
             if task[0] not in manifest["tasks"]:
                 raise pytest.UsageError(f"{item.nodeid}: TASK {task[0]} is not in "
                                         "grader/points.json")
@@ -132,7 +152,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif item.get_closest_marker("kit") is None:
             raise pytest.UsageError(f"{item.nodeid} carries neither @pytest.mark.task nor "
                                     "@pytest.mark.kit")
-        if item.get_closest_marker("kit") is not None and not code.is_kit:
+        if ((item.get_closest_marker("kit") is not None and not code.is_kit)
+                or (task is not None and code.layout not in layouts_of(item))):
             dropped.append(item)
         else:
             kept.append(item)
@@ -171,13 +192,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     timeout = float(marker.kwargs.get("timeout", pyfuncitem.config.getoption("--task-timeout")))
     arguments = {name: pyfuncitem.funcargs[name]
                  for name in pyfuncitem._fixtureinfo.argnames}
-    outcome = run_isolated(functools.partial(pyfuncitem.obj, **arguments), timeout_s=timeout,
+    body = functools.partial(run_with_cuda_on_cpu, functools.partial(pyfuncitem.obj,
+                                                                     **arguments))
+    outcome = run_isolated(body, timeout_s=timeout,
                            memory_mb=pyfuncitem.config.getoption("--memory-mb"),
                            hide_details=is_hidden(pyfuncitem))
     if outcome.status == "skipped":
         pytest.skip(outcome.output)
     if outcome.status != "passed":
-        pytest.fail(f"TASK {task[0]}: {outcome.output}", pytrace=False)
+        code = pyfuncitem.config.stash[CODE]
+        # A course student never saw the kit's TASK ids: name the course's file and function.
+        where = (COURSE_PLACES.get(task[0], f"TASK {task[0]}") if code.layout == COURSE
+                 else f"TASK {task[0]}")
+        pytest.fail(f"{where}: {outcome.output}", pytrace=False)
     return True
 
 

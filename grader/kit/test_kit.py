@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.conftest import COLLECTED_POINTS
+from grader.conftest import COLLECTED_POINTS, COURSE_COLLECTED_POINTS
+from grader.layout import COURSE_NOT_GRADED
 from grader.results import load_manifest
 from grader.submission import REPO
 
@@ -87,6 +88,17 @@ def test_points_of_the_tests_add_up_to_each_task_and_the_total(request):
         pytest.skip("run the whole grader (`pytest grader/`) to add up the points")
     assert {task: collected.get(task, 0) for task in manifest["tasks"]} == {
         task: entry["points"] for task, entry in manifest["tasks"].items()}
+
+
+def test_course_layout_tests_add_up_to_each_graded_task(request):
+    """A course submission's tests give each TASK its points, but those not graded for it."""
+    manifest = load_manifest()
+    collected = request.config.stash.get(COURSE_COLLECTED_POINTS, {})
+    if not set(collected) >= {"S2.13", "R2.01"}:
+        pytest.skip("run the whole grader (`pytest grader/`) to add up the points")
+    assert {task: collected.get(task, 0) for task in manifest["tasks"]} == {
+        task: 0 if task in COURSE_NOT_GRADED else entry["points"]
+        for task, entry in manifest["tasks"].items()}
 
 
 def test_every_task_of_the_solution_has_points_and_a_test(skeleton, request):
