@@ -19,7 +19,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import MethodType, ModuleType, SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -191,6 +191,14 @@ def use_reference_agent(code) -> None:
     module = code.import_module("experiments.UNetExperiment")
     if hasattr(module, "UNetInferenceAgent"):
         module.UNetInferenceAgent = reference.ReferenceAgent
+
+
+def use_reference_inference(agent) -> None:
+    """Give a course agent the reference single_volume_inference, so that its
+    single_volume_inference_unpadded (S2.11) is graded apart from it (S2.10)."""
+    if reference is not None and hasattr(agent, "model"):
+        agent.single_volume_inference = MethodType(reference.ReferenceAgent.single_volume_inference,
+                                                   agent)
 
 
 def use_reference_train_loader(experiment, volumes: list[dict], batch_size: int) -> None:

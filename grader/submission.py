@@ -1,6 +1,7 @@
 """What the grader grades: the kit's own solution, or a copy of a student's submission.
 
-A submission folder holds ``section2/src`` (the course layout, or this kit's), optionally
+A submission folder holds ``section2/src`` (the course layout, or this kit's; see
+``grader/layout.py``), optionally ``section3/src`` (the course's unpadded inference),
 ``section2/out`` (report and session folder) and ``section1``. Only the course files are
 copied, into a fresh temporary tree: Python modules, the report, results and figures. A
 submission's ``conftest.py``, tests and pytest settings never reach the grading run.

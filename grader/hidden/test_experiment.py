@@ -124,8 +124,9 @@ def test_run_test_scores_each_volume_against_its_own_ground_truth(code, tmp_path
     segs = {"hippocampus_340.nii.gz": random_seg((3, 12, 10), 40),
             "hippocampus_341.nii.gz": random_seg((5, 16, 11), 41)}
     shown = {name: shown_labels(seg, seed) for seed, (name, seg) in enumerate(segs.items())}
-    volumes = [filler(code, 42), filler(code, 43), *[loaded_volume(code, seg, name, image=oracle_image(shown[name]))
-                                         for name, seg in segs.items()]]
+    tests = [loaded_volume(code, seg, name, image=oracle_image(shown[name]))
+             for name, seg in segs.items()]
+    volumes = [filler(code, 42), filler(code, 43), *tests]
     split = {"train": [0], "val": [1], "test": [2, 3]}
     experiment = build_experiment(code, tmp_path, volumes, split)
     experiment.model = OracleModel()  # predicts the shown labels, not the true ones

@@ -47,7 +47,8 @@ def noisy_test_volume(code, shape: tuple[int, int, int], seed: int, name: str) -
 
 @pytest.mark.task("S2.07", points=2)
 def test_training_lowers_the_loss_on_one_fixed_batch(code, tmp_path):
-    volumes, split = experiment_data(code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
+    volumes, split = experiment_data(
+        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
     torch.manual_seed(0)
     model = TinyNet()
@@ -71,7 +72,8 @@ def test_training_lowers_the_loss_on_one_fixed_batch(code, tmp_path):
 
 @pytest.mark.task("S2.07", points=2)
 def test_training_gradient_is_that_of_cross_entropy_on_the_logits(code, tmp_path):
-    volumes, split = experiment_data(code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
+    volumes, split = experiment_data(
+        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
     torch.manual_seed(1)
     model = TinyNet()
@@ -97,7 +99,8 @@ def test_training_gradient_is_that_of_cross_entropy_on_the_logits(code, tmp_path
 @pytest.mark.task("S2.08", points=2)
 def test_validation_runs_the_model_without_gradients(code, tmp_path):
     use_reference_metrics(code)
-    volumes, split = experiment_data(code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
+    volumes, split = experiment_data(
+        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split)
     torch.manual_seed(2)
     model = TinyNet()

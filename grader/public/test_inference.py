@@ -14,7 +14,8 @@ import torch
 from grader.checks import done
 from grader.fixtures import (COURSE_PATCH, DropoutNet, OracleModel, TinyNet, agent_for,
                              course_unpadded_agent_class, is_course, oracle_image, patch_of,
-                             random_seg, raw_image, use_reference_preprocessing)
+                             random_seg, raw_image, use_reference_inference,
+                             use_reference_preprocessing)
 
 
 def course_unpadded(code, volume: np.ndarray) -> np.ndarray:
@@ -29,9 +30,15 @@ def course_unpadded(code, volume: np.ndarray) -> np.ndarray:
     assert hasattr(agent_class, "single_volume_inference_unpadded"), (
         "TASK not done: no single_volume_inference_unpadded in "
         "section3/src/inference/UNetInferenceAgent.py (nor in section 2's agent)")
-    agent = agent_class(model=OracleModel(), device="cpu", patch_size=COURSE_PATCH)
+    model = OracleModel()
+    agent = agent_class(model=model, device="cpu", patch_size=COURSE_PATCH)
+    use_reference_inference(agent)  # graded apart from single_volume_inference (S2.10)
     labels = done(agent.single_volume_inference_unpadded(volume),
                   "single_volume_inference_unpadded(volume)")
+    sizes = sorted({call["shape"][2:] for call in model.calls})
+    assert model.calls and sizes == [(COURSE_PATCH, COURSE_PATCH)], (
+        f"the model got slices of in-plane size {sizes} from a {list(volume.shape)} volume; "
+        f"pad Y and Z to the patch size ({COURSE_PATCH} x {COURSE_PATCH}) before predicting")
     return np.asarray(labels)
 
 
