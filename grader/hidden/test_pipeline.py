@@ -9,7 +9,7 @@ import pytest
 
 from grader.checks import check
 from grader.course_pipeline import run_course_main, split_as_lists
-from grader.fixtures import is_course, kit_function
+from grader.fixtures import import_pipeline_module, is_course, kit_function
 from grader.layout import COURSE_CONFIG_PLACEHOLDERS
 
 SPLIT_PARTS = ("train", "val", "test")
@@ -27,7 +27,7 @@ def split_of(code, n_volumes: int, seed: int) -> dict[str, list[int]]:
 
 @pytest.mark.task("S2.01", points=1)
 def test_config_root_dir_is_the_folder_above_images_and_labels(code):
-    config = code.import_module("run_ml_pipeline").Config()
+    config = import_pipeline_module(code).Config()
     root, results = str(config.root_dir), str(config.test_results_dir)
     if is_course(code):
         check(root.strip() not in COURSE_CONFIG_PLACEHOLDERS

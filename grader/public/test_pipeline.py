@@ -12,7 +12,7 @@ import pytest
 
 from grader.checks import check
 from grader.course_pipeline import SPLIT_PARTS, run_course_main, split_as_lists
-from grader.fixtures import is_course, kit_function
+from grader.fixtures import import_pipeline_module, is_course, kit_function
 from grader.layout import COURSE_CONFIG_PLACEHOLDERS
 
 COURSE_VOLUME_COUNTS = (10, 17, 260)  # a few volumes, an odd count, the curated set's size
@@ -45,7 +45,7 @@ def split_of(code, n_volumes: int, seed: int = 0) -> dict[str, list[int]]:
 
 @pytest.mark.task("S2.01", points=1)
 def test_config_paths_are_non_empty_strings(code):
-    config = code.import_module("run_ml_pipeline").Config()
+    config = import_pipeline_module(code).Config()
     for name in ("root_dir", "test_results_dir"):
         value = getattr(config, name, None)
         assert isinstance(value, str) and value.strip(), (
