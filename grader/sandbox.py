@@ -71,7 +71,9 @@ def describe(err: BaseException, hide_details: bool) -> str:
               if not frame.filename.startswith(LIBRARY_PREFIXES)]
     last = frames[-1] if frames else None
     where = f" (at {last.filename}:{last.lineno}, in {last.name})" if last else ""
-    return f"{type(err).__name__}: {err}{where}"
+    # The course starter's stubs leave the TASK's variables unset (`data = <YOUR CODE HERE>`).
+    hint = "; is the TASK there done?" if isinstance(err, NameError) and last else ""
+    return f"{type(err).__name__}: {err}{where}{hint}"
 
 
 def _limit_memory(megabytes: int) -> None:
