@@ -60,12 +60,14 @@ for _option in GRADER_OPTIONS:
                                 "or pytest.ini from there")
 
 from grader import containment  # noqa: E402
+from grader.cuda_on_cpu import run_with_cuda_on_cpu  # noqa: E402
+from grader.layout import COURSE, COURSE_PLACES, LAYOUTS  # noqa: E402
 from grader.limits import DEFAULT_BUDGET_S, DEFAULT_TEST_TIMEOUT_S, RunLimits  # noqa: E402
 from grader.results import ResultsWriter, TestResult, load_manifest  # noqa: E402
 from grader.sandbox import Confinement, run_isolated  # noqa: E402
 from grader.submission import (CodeUnderTest, SubmissionError, copy_submission,  # noqa: E402
                                default_code, find_real_data)
-from grader.course_deliverables import KIT, COURSE, deliverable_layouts  # noqa: E402
+from grader.course_deliverables import deliverable_layouts  # noqa: E402
 
 DEFAULT_MEMORY_MB = 3072  # per test, beyond the libraries every child inherits; a
 # container's lower memory limit lowers it (grader/containment.py)
@@ -79,13 +81,12 @@ WRITER = pytest.StashKey[ResultsWriter]()
 LIMITS = pytest.StashKey[RunLimits]()
 USER = pytest.StashKey["containment.StudentUser | None"]()
 MEMORY = pytest.StashKey[tuple]()  # (MB per test, why)
-# {TASK id: points of every collected test}, before -k or --deselect narrow the run.
+# {layout: {TASK id: points}} of every collected test, before -k or --deselect narrow the run:
+# what a submission whose code and deliverables all have that layout ("kit" or "course") is
+# graded on, for the kit's check that both add up.
 COLLECTED_POINTS = pytest.StashKey[dict]()
-# {layout: {TASK id: points}}: what a submission whose every deliverable has that layout is
-# graded on ("kit" or "course"), for the kit's check that both add up.
-POINTS_BY_LAYOUT = pytest.StashKey[dict]()
 # {deliverable: layout} of the code under test (grader/course_deliverables.py).
-LAYOUTS = pytest.StashKey[dict]()
+DELIVERABLE_LAYOUTS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -113,6 +114,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "task(id, points): a graded test of one TASK")
     config.addinivalue_line("markers", "kit: checks the kit itself; not run on a submission")
+    config.addinivalue_line("markers", "layout(name): a grading test of one layout of the "
+                                       "section-2 code only, 'kit' or 'course' (grader/layout.py)")
     config.addinivalue_line("markers", "deliverable(name, layout): grades deliverable 'section1' "
                                        "or 'report' when it has that layout ('kit' or 'course')")
     if min(config.getoption("--task-timeout"), config.getoption("--memory-mb"),
@@ -140,7 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 containment.open_for_reading(folder)
     config.stash[MEMORY] = containment.memory_per_test_mb(config.getoption("--memory-mb"))
     config.stash[CODE] = code
-    config.stash[LAYOUTS] = deliverable_layouts(code)
+    config.stash[DELIVERABLE_LAYOUTS] = deliverable_layouts(code)
     config.stash[MANIFEST] = load_manifest()
     config.stash[WRITER] = ResultsWriter(config.getoption("--results").resolve(), code.name)
 
@@ -180,12 +183,25 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
                    "student code can read the grader and write the results while it runs")
     else:
         runs_as = f"student code runs as uid {os.geteuid()} (no --student-user)"
-    layouts = ", ".join(f"{name} {layout}" for name, layout in config.stash[LAYOUTS].items())
+    layouts = ", ".join(f"{name} {layout}" for name, layout
+                        in config.stash[DELIVERABLE_LAYOUTS].items())
     return [f"grading: {code.name}", f"layout of the deliverables: {layouts}",
             f"real data: {data if data else 'not found (tests that need it are skipped)'}",
             runs_as,
             f"limits: {limits.test_timeout_s:g} s per test, {limits.budget_s:g} s in all, "
             f"memory {config.stash[MEMORY][1]}"]
+
+
+def layouts_of(item: pytest.Item) -> tuple[str, ...]:
+    """The layouts a test grades: its ``layout`` marker's, or both when it has none."""
+    marker = item.get_closest_marker("layout")
+    if marker is None:
+        return LAYOUTS
+    unknown = set(marker.args) - set(LAYOUTS)
+    if unknown or not marker.args:
+        raise pytest.UsageError(f"{item.nodeid}: layout marker {marker.args} must name "
+                                f"{' or '.join(LAYOUTS)}")
+    return tuple(marker.args)
 
 
 def task_of(item: pytest.Item) -> tuple[str, float] | None:
@@ -202,7 +218,7 @@ def by_hand_of(item: pytest.Item) -> str | None:
     return None if marker is None else marker.kwargs.get("by_hand")
 
 
-def layout_of(item: pytest.Item) -> tuple[str, str] | None:
+def deliverable_of(item: pytest.Item) -> tuple[str, str] | None:
     """(deliverable, layout) that a test grades, or None for a test of every layout."""
     marker = item.get_closest_marker("deliverable")
     return None if marker is None else (marker.args[0], marker.args[1])
@@ -210,30 +226,28 @@ def layout_of(item: pytest.Item) -> tuple[str, str] | None:
 
 @pytest.hookimpl(tryfirst=True)  # before -k, so that `-k S2.04` sees the TASK keywords
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    manifest, code, layouts = config.stash[MANIFEST], config.stash[CODE], config.stash[LAYOUTS]
+    manifest, code = config.stash[MANIFEST], config.stash[CODE]
+    deliverable_layout = config.stash[DELIVERABLE_LAYOUTS]
     kept, dropped = [], []
-    collected = config.stash.setdefault(COLLECTED_POINTS, {})
-    by_layout = config.stash.setdefault(POINTS_BY_LAYOUT, {KIT: {}, COURSE: {}})
+    collected = config.stash.setdefault(COLLECTED_POINTS, {layout: {} for layout in LAYOUTS})
     for item in items:
-        task, layout = task_of(item), layout_of(item)
+        task, deliverable = task_of(item), deliverable_of(item)
         if task is not None:
-            for name, points in by_layout.items():
-                if layout is None or layout[1] == name:
-                    points[task[0]] = points.get(task[0], 0.0) + task[1]
-        if layout is not None and layouts.get(layout[0]) != layout[1]:
-            dropped.append(item)  # another layout's test of this deliverable
-            continue
-        if task is not None:
-            collected[task[0]] = collected.get(task[0], 0.0) + task[1]
             if task[0] not in manifest["tasks"]:
                 raise pytest.UsageError(f"{item.nodeid}: TASK {task[0]} is not in "
                                         "grader/points.json")
+            for layout in layouts_of(item):
+                if deliverable is None or deliverable[1] == layout:
+                    collected[layout][task[0]] = collected[layout].get(task[0], 0.0) + task[1]
             item.extra_keyword_matches.add(task[0])
         elif item.get_closest_marker("kit") is None:
             raise pytest.UsageError(f"{item.nodeid} carries neither @pytest.mark.task nor "
                                     "@pytest.mark.kit")
-        if item.get_closest_marker("kit") is not None and not code.is_kit:
-            dropped.append(item)
+        if ((item.get_closest_marker("kit") is not None and not code.is_kit)
+                or (task is not None and code.layout not in layouts_of(item))
+                or (deliverable is not None
+                    and deliverable_layout.get(deliverable[0]) != deliverable[1])):
+            dropped.append(item)  # the kit's own checks, or another layout's test
         else:
             kept.append(item)
     if dropped:
@@ -298,7 +312,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     timeout = limits.timeout_for(marker.kwargs.get("timeout"))
     arguments = {name: pyfuncitem.funcargs[name]
                  for name in pyfuncitem._fixtureinfo.argnames}
-    outcome = run_isolated(functools.partial(pyfuncitem.obj, **arguments), timeout_s=timeout,
+    body = functools.partial(run_with_cuda_on_cpu, functools.partial(pyfuncitem.obj,
+                                                                     **arguments))
+    outcome = run_isolated(body, timeout_s=timeout,
                            memory_mb=pyfuncitem.config.stash[MEMORY][0],
                            hide_details=is_hidden(pyfuncitem),
                            confinement=confinement_of(pyfuncitem))
@@ -307,7 +323,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if outcome.status == "skipped":
         pytest.skip(outcome.output)
     if outcome.status != "passed":
-        pytest.fail(f"TASK {task[0]}: {outcome.output}", pytrace=False)
+        code = pyfuncitem.config.stash[CODE]
+        # A course student never saw the kit's TASK ids: name the course's file and function.
+        where = (COURSE_PLACES.get(task[0], f"TASK {task[0]}") if code.layout == COURSE
+                 else f"TASK {task[0]}")
+        pytest.fail(f"{where}: {outcome.output}", pytrace=False)
     return True
 
 

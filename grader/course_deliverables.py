@@ -31,13 +31,11 @@ import numpy as np
 from matplotlib import image as mpl_image
 from nibabel.filebasedimages import ImageFileError
 
+from grader.layout import COURSE, KIT
 from grader.submission import CodeUnderTest, find_real_data
 
-KIT, COURSE = "kit", "course"  # the two layouts a deliverable can have
 SECTION1, REPORT = "section1", "report"  # the deliverables whose layout is detected here
 KIT_EDA = "eda.py"  # the kit's section 1 module; the course has none
-# The kit's TASK comments carry an id; the course's ("# TASK:") have none.
-KIT_TASK_MARKER = re.compile(r"#\s*TASK S2\.\d\d")
 KIT_TEMPLATE = Path(__file__).resolve().parents[1] / "section2" / "out" / "README.md"
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -65,12 +63,6 @@ class DeliverableError(ValueError):
     """A deliverable that is missing or cannot be read; the message says which and why."""
 
 
-def _has_kit_task_markers(code: CodeUnderTest) -> bool:
-    """True when section2/src carries the kit's ``# TASK S2.xx`` comments."""
-    return any(KIT_TASK_MARKER.search(path.read_text(errors="replace"))
-               for path in code.section2.rglob("*.py"))
-
-
 def _kit_template_headings() -> set[str]:
     if not KIT_TEMPLATE.is_file():
         return set()
@@ -83,12 +75,12 @@ def deliverable_layouts(code: CodeUnderTest) -> dict[str, str]:
 
     Section 1 is the kit's when it holds ``eda.py``; the report is the kit's when
     ``section2/out/README.md`` keeps a heading of the kit's template. A deliverable whose
-    folder is missing follows section 2's code: the kit's when it carries ``# TASK S2.xx``.
+    folder is missing follows section 2's code (``code.layout``, see ``grader/layout.py``).
     The kit's own solution is the kit's layout throughout.
     """
     if code.is_kit:
         return {SECTION1: KIT, REPORT: KIT}
-    fallback = KIT if _has_kit_task_markers(code) else COURSE
+    fallback = code.layout
     if code.section1 is None:
         section1 = fallback
     else:

@@ -14,10 +14,12 @@ has no ``grader/hidden``: there the public tests run on the student's own helper
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import MethodType, ModuleType, SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -25,6 +27,9 @@ import torch
 from torch import nn
 
 PATCH = 16  # px: divisible by 2**4, as a course-starter U-Net (4 poolings) needs
+# px: the course starter's patch. Its run_test builds UNetInferenceAgent with the default
+# patch_size=64, and many course solutions write 64 into their inference code.
+COURSE_PATCH = 64
 NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04)
 # Intensity of each label in a synthetic normalised image: background 0, anterior 0.5,
 # posterior 1. OracleModel maps these intensities back to their labels.
@@ -36,6 +41,19 @@ try:  # the instructors' grader: reference helpers keep each TASK graded on its 
     from grader.hidden import reference
 except ImportError:  # the student release has no grader/hidden: your own code is used
     reference = None
+
+from grader.layout import COURSE  # noqa: E402
+
+
+def is_course(code) -> bool:
+    """True when the code was written against the public course starter."""
+    return code.layout == COURSE
+
+
+def patch_of(code) -> int:
+    """The in-plane size (px) of the padded volumes a layout's code works on."""
+    return COURSE_PATCH if is_course(code) else PATCH
+
 
 # -- NIfTI files and volumes -----------------------------------------------------------------
 def write_nifti(path: Path, array: np.ndarray) -> Path:
@@ -89,7 +107,7 @@ def pad_top_left(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def padded_volume(seg: np.ndarray, filename: str, image: np.ndarray | None = None,
-                  patch: int = PATCH) -> dict:
+                  patch: int = PATCH, seg_dtype=np.uint8) -> dict:
     """A volume as the loader returns it: image and seg padded to [X, patch, patch].
 
     Holds the course keys (image, seg, filename) and the kit's (original_shape, affine).
@@ -97,9 +115,18 @@ def padded_volume(seg: np.ndarray, filename: str, image: np.ndarray | None = Non
     image = oracle_image(seg) if image is None else image
     padded = (seg.shape[0], patch, patch)
     return {"image": pad_top_left(image.astype(np.float32), padded),
-            "seg": pad_top_left(seg.astype(np.uint8), padded),
+            "seg": pad_top_left(seg.astype(seg_dtype), padded),
             "filename": filename, "original_shape": tuple(seg.shape),
             "affine": np.eye(4)}
+
+
+def loaded_volume(code, seg: np.ndarray, filename: str,
+                  image: np.ndarray | None = None) -> dict:
+    """A volume as the code's own loader gives it: the kit's uint8 labels padded to 16 px, or
+    the course's int64 labels (``.astype(int)``) padded to the course's 64 px."""
+    if is_course(code):
+        return padded_volume(seg, filename, image, patch=COURSE_PATCH, seg_dtype=np.int64)
+    return padded_volume(seg, filename, image)
 
 
 def as_dataset(volumes: list[dict]) -> np.ndarray:
@@ -122,7 +149,10 @@ def use_reference_metrics(code) -> None:
     if reference is None:
         return
     for name in ("utils.volume_stats", "experiments.UNetExperiment"):
-        module = code.import_module(name)
+        if name == "experiments.UNetExperiment":
+            module = import_experiment_module(code)
+        else:
+            module = import_or_stand_in(code, name)
         for attribute, function in (("Dice3d", reference.reference_dice),
                                     ("Jaccard3d", reference.reference_jaccard)):
             if hasattr(module, attribute):
@@ -144,6 +174,34 @@ def use_reference_preprocessing(code, *module_names: str, med_reshape: bool = Tr
             module.med_reshape = reference.reference_med_reshape
         if normalize and hasattr(module, "normalize_intensity"):
             module.normalize_intensity = reference.reference_normalize
+
+
+def use_reference_val_loader(experiment, volumes: list[dict], batch_size: int) -> None:
+    """Feed a course-starter ``validate()`` (which iterates ``self.val_loader``) from
+    ReferenceSlices, so that validation (S2.08) is graded apart from SlicesDataset (S2.06).
+    The kit's validate() reads the volumes itself and keeps them."""
+    if reference is not None and hasattr(experiment, "val_loader"):
+        experiment.val_loader = torch.utils.data.DataLoader(
+            reference.ReferenceSlices(volumes), batch_size=batch_size, shuffle=False)
+
+
+def use_reference_agent(code) -> None:
+    """Make a course-starter run_test build the reference inference agent (argmax of the
+    model's logits), so that run_test (S2.14, S2.15) is graded apart from the student's
+    single_volume_inference (S2.09, S2.10). Call inside a test body only."""
+    if reference is None:
+        return
+    module = code.import_module("experiments.UNetExperiment")
+    if hasattr(module, "UNetInferenceAgent"):
+        module.UNetInferenceAgent = reference.ReferenceAgent
+
+
+def use_reference_inference(agent) -> None:
+    """Give a course agent the reference single_volume_inference, so that its
+    single_volume_inference_unpadded (S2.11) is graded apart from it (S2.10)."""
+    if reference is not None and hasattr(agent, "model"):
+        agent.single_volume_inference = MethodType(reference.ReferenceAgent.single_volume_inference,
+                                                   agent)
 
 
 def use_reference_train_loader(experiment, volumes: list[dict], batch_size: int) -> None:
@@ -170,9 +228,25 @@ def kit_function(module: ModuleType, name: str, task: str, signature: str):
 
 
 # -- experiments -----------------------------------------------------------------------------
-def experiment_config(tmp_path: Path, **overrides) -> SimpleNamespace:
-    """A config carrying the course starter's attributes and the kit's, everything tiny."""
-    settings = {
+def student_config_settings(code) -> dict:
+    """The attributes of the submission's own ``Config()``, or {} when it cannot be built.
+
+    A course student's UNetExperiment may read settings they added to their Config.
+    """
+    try:
+        return dict(vars(import_pipeline_module(code).Config()))
+    except Exception:  # noqa: BLE001 - a broken Config is graded by S2.01, not here
+        return {}
+
+
+def experiment_config(tmp_path: Path, base: dict | None = None, **overrides) -> SimpleNamespace:
+    """A config carrying the course starter's attributes and the kit's, everything tiny.
+
+    Args:
+        base: the student's own Config attributes, kept where the grader sets none.
+    """
+    settings = dict(base or {})
+    settings.update({
         # the course starter's Config
         "name": "grader", "root_dir": str(tmp_path / "data"), "n_epochs": 20,
         "learning_rate": 1e-3, "batch_size": 8, "patch_size": PATCH,
@@ -181,26 +255,135 @@ def experiment_config(tmp_path: Path, **overrides) -> SimpleNamespace:
         "initial_filter_size": 4, "num_downs": 2, "seed": 0, "device": "cpu",
         "max_volumes": None, "max_batches_per_epoch": None,
         "tensorboard_dir": str(tmp_path / "runs"), "out_dir": str(tmp_path / "session"),
-    }
+    })
     settings.update(overrides)
     return SimpleNamespace(**settings)
 
 
+def stand_in_modules() -> dict[str, ModuleType]:
+    """Reference stand-ins for the modules a course UNetExperiment imports, by module name."""
+    if reference is None:
+        return {}
+    stats = ModuleType("utils.volume_stats")
+    stats.Dice3d, stats.Jaccard3d = reference.reference_dice, reference.reference_jaccard
+    slices = ModuleType("data_prep.SlicesDataset")
+    slices.SlicesDataset = reference.ReferenceSlices
+    agent = ModuleType("inference.UNetInferenceAgent")
+    agent.UNetInferenceAgent = reference.ReferenceAgent
+    return {module.__name__: module for module in (stats, slices, agent)}
+
+
+def import_or_stand_in(code, name: str) -> ModuleType:
+    """The submission's module ``name``, or its reference stand-in when it fails to import
+    (its own TASK's tests report that); the module itself when no stand-in exists."""
+    stand_in = stand_in_modules().get(name)
+    try:
+        return code.import_module(name)
+    except ImportError:
+        if stand_in is None:
+            raise
+        sys.modules[name] = stand_in
+        return stand_in
+
+
+def import_experiment_module(code) -> ModuleType:
+    """The submission's experiments.UNetExperiment, importable even when a module it imports
+    for another TASK (volume_stats, SlicesDataset, UNetInferenceAgent) fails to import: that
+    module is replaced by its reference stand-in, so one bad import costs only its own TASK."""
+    for name in stand_in_modules():
+        import_or_stand_in(code, name)
+    return code.import_module("experiments.UNetExperiment")
+
+
+def import_pipeline_module(code) -> ModuleType:
+    """The submission's run_ml_pipeline, for its Config (S2.01): when the experiment or loader
+    module it imports fails to import, an empty stand-in takes its place."""
+    for name, attribute, load in (
+            ("experiments.UNetExperiment", "UNetExperiment", import_experiment_module),
+            ("data_prep.HippocampusDatasetLoader", "LoadHippocampusData",
+             lambda code: code.import_module("data_prep.HippocampusDatasetLoader"))):
+        try:
+            load(code)
+        except ImportError:
+            placeholder = ModuleType(name)
+            setattr(placeholder, attribute, None)
+            sys.modules[name] = placeholder
+    return code.import_module("run_ml_pipeline")
+
+
 def build_experiment(code, tmp_path: Path, volumes: list[dict], split: dict, **overrides):
     """A UNetExperiment over ``volumes``, run from ``tmp_path`` (a course starter writes runs/
-    relative to the working folder). Call inside a test body only."""
+    relative to the working folder). Call inside a test body only.
+
+    For course code, the config starts from the student's own Config attributes and
+    TensorBoard's image panels (given code, slow figures) are not drawn.
+    """
     os.chdir(tmp_path)
-    module = code.import_module("experiments.UNetExperiment")
+    base = {}
+    if is_course(code):
+        base = student_config_settings(code)
+        overrides = {"patch_size": COURSE_PATCH, **overrides}
+    module = import_experiment_module(code)
+    if is_course(code) and hasattr(module, "log_to_tensorboard"):
+        module.log_to_tensorboard = lambda *args, **kwargs: None
     torch.manual_seed(0)
-    return module.UNetExperiment(experiment_config(tmp_path, **overrides), split,
+    return module.UNetExperiment(experiment_config(tmp_path, base, **overrides), split,
                                  as_dataset(volumes))
 
 
-def agent_for(code, model: nn.Module, patch_size: int = PATCH):
-    """The submission's UNetInferenceAgent over ``model``, on the CPU. Call inside a test body
-    only."""
+def agent_for(code, model: nn.Module, patch_size: int | None = None):
+    """The submission's UNetInferenceAgent over ``model``, on the CPU (patch: the layout's).
+    Call inside a test body only."""
     module = code.import_module("inference.UNetInferenceAgent")
-    return module.UNetInferenceAgent(model=model, device="cpu", patch_size=patch_size)
+    return module.UNetInferenceAgent(model=model, device="cpu",
+                                     patch_size=patch_of(code) if patch_size is None
+                                     else patch_size)
+
+
+UNPADDED = "single_volume_inference_unpadded"
+COURSE_SECTION3_AGENT = Path("inference") / "UNetInferenceAgent.py"
+
+
+def has_own_unpadded(agent_class) -> bool:
+    """True when the class defines single_volume_inference_unpadded with a body that does more
+    than raise the course starter's bare NotImplementedError."""
+    function = getattr(agent_class, UNPADDED, None)
+    if function is None:
+        return False
+    names = getattr(getattr(function, "__code__", None), "co_names", ())
+    return not (set(names) <= {"NotImplementedError"} and "NotImplementedError" in names)
+
+
+def course_unpadded_agent_class(code):
+    """The UNetInferenceAgent class that holds a course student's unpadded inference.
+
+    The course asks for single_volume_inference_unpadded in section3/src/inference/; some
+    students wrote it into section 2's agent. Section 2's is used when it has its own body,
+    else section 3's (imported under its own module name, beside section 2's packages).
+
+    Raises:
+        AssertionError: when neither agent has it.
+    """
+    __tracebackhide__ = True
+    section2 = code.import_module("inference.UNetInferenceAgent").UNetInferenceAgent
+    if has_own_unpadded(section2) or code.section3 is None:
+        return section2
+    path = code.section3 / COURSE_SECTION3_AGENT
+    if not path.is_file():
+        return section2
+    for folder in (code.section2, code.section3):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location("course_section3_inference_agent", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        raise AssertionError(f"importing section3/src/{COURSE_SECTION3_AGENT.as_posix()} "
+                             f"failed: {type(err).__name__}: {err}") from err
+    if reference is not None and hasattr(module, "med_reshape"):
+        module.med_reshape = reference.reference_med_reshape  # S2.04 is graded apart
+    return module.UNetInferenceAgent
 
 
 def returned_loss(value) -> float | None:
@@ -316,3 +499,39 @@ class RecordingLoss(nn.Module):
                            "target": target.detach().clone(), "loss": float(loss.detach()),
                            "grad_enabled": torch.is_grad_enabled()})
         return loss
+
+
+def prepare_run_test(code) -> None:
+    """Grade run_test (S2.14, S2.15) on its own: reference Dice, Jaccard and, for course code,
+    the reference inference agent. Call inside a test body only.
+
+    The course starter gives run_test's loop finished; what it grades there is that the
+    student's pieces it runs (single_volume_inference, Jaccard3d) are done. Until they are,
+    the test skips: it neither gives nor takes points.
+    """
+    use_reference_metrics(code)
+    if not is_course(code):
+        return
+    volume = np.zeros((1, COURSE_PATCH, COURSE_PATCH), dtype=np.float32)
+    mask = np.ones((1, 2, 2), dtype=np.int64)
+    for what, call in (("single_volume_inference",
+                        lambda: agent_for(code, OracleModel()).single_volume_inference(volume)),
+                       ("Jaccard3d",
+                        lambda: code.import_module("utils.volume_stats").Jaccard3d(mask, mask))):
+        if not_done(call):
+            import pytest  # noqa: PLC0415 - only a test body reaches this line
+
+            pytest.skip(f"complete {what} first: run_test scores its results")
+    use_reference_agent(code)
+
+
+def not_done(call) -> bool:
+    """True when ``call()`` hits a course stub: it returns None, raises NotImplementedError, or
+    uses a variable the stub leaves unset (NameError). Any other failure is graded by the
+    function's own TASK and does not count here."""
+    try:
+        return call() is None
+    except (NotImplementedError, NameError):
+        return True
+    except Exception:  # noqa: BLE001 - a bug or a bad import, graded by its own TASK
+        return False

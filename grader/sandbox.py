@@ -118,6 +118,11 @@ def describe(err: BaseException, hide_details: bool) -> str:
     if isinstance(err, NotImplementedError) and str(err).startswith("TASK "):
         task, _, summary = str(err).partition(": ")
         return f"{task} is not done yet ({summary}); complete {task} first"
+    if isinstance(err, NotImplementedError) and not str(err).strip():
+        # The course starter's stubs raise a bare NotImplementedError: name the function.
+        frames = traceback.extract_tb(err.__traceback__)
+        where = f"{frames[-1].name} in {Path(frames[-1].filename).name}" if frames else "it"
+        return f"TASK not done: {where} still raises NotImplementedError; write its code"
     if isinstance(err, AssertionError):
         text = str(err).strip() or "assertion failed"
         return text.splitlines()[0] if hide_details else text
@@ -126,7 +131,9 @@ def describe(err: BaseException, hide_details: bool) -> str:
               if not frame.filename.startswith(LIBRARY_PREFIXES)]
     last = frames[-1] if frames else None
     where = f" (at {last.filename}:{last.lineno}, in {last.name})" if last else ""
-    return f"{type(err).__name__}: {student_text(str(err))}{where}"
+    # The course starter's stubs leave the TASK's variables unset (`data = <YOUR CODE HERE>`).
+    hint = "; is the TASK there done?" if isinstance(err, NameError) and last else ""
+    return f"{type(err).__name__}: {student_text(str(err))}{where}{hint}"
 
 
 def _limit_memory(megabytes: int) -> None:

@@ -1,6 +1,7 @@
 """What the grader grades: the kit's own solution, or a copy of a student's submission.
 
-A submission folder holds ``section2/src`` (the course layout, or this kit's), optionally
+A submission folder holds ``section2/src`` (the course layout, or this kit's; see
+``grader/layout.py``), optionally ``section3/src`` (the course's unpadded inference),
 ``section2/out`` (report and session folder) and ``section1``. Only the course files are
 copied, into a fresh temporary tree: Python modules, the report, results and figures. A
 submission's ``conftest.py``, tests and pytest settings never reach the grading run.
@@ -15,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+from grader.layout import KIT, detect_layout
 
 REPO = Path(__file__).resolve().parents[1]
 KIT_MODULE = REPO / "tools" / "hippocampus_kit.py"  # the kit's rule for where the data is
@@ -72,6 +75,8 @@ class CodeUnderTest:
         section1: section 1's folder (eda.py), or None when the submission has none.
         out: section 2's out folder (report, results), or None.
         is_kit: True when grading the kit's own solution (no --submission).
+        layout: the text the code was written against: ``grader.layout.KIT`` or ``COURSE``.
+        section3: the course layout's ``section3/src`` (its unpadded inference), or None.
     """
 
     name: str
@@ -79,6 +84,8 @@ class CodeUnderTest:
     section1: Path | None
     out: Path | None
     is_kit: bool
+    layout: str = KIT
+    section3: Path | None = None
 
     def import_module(self, name: str, section: int = 2) -> ModuleType:
         """Import a module of the code under test, e.g. ``"utils.volume_stats"``.
@@ -179,6 +186,11 @@ def copy_submission(folder: Path, workspace: Path) -> CodeUnderTest:
     section2 = workspace / "section2" / "src"
     section2.mkdir(parents=True)
     _copy_tree(source2, section2, CODE_SUFFIXES)
+    section3 = None
+    if (folder / "section3" / "src").is_dir():  # the course's unpadded inference lives there
+        section3 = workspace / "section3" / "src"
+        section3.mkdir(parents=True)
+        _copy_tree(folder / "section3" / "src", section3, CODE_SUFFIXES)
     out = None
     if (folder / "section2" / "out").is_dir():
         out = workspace / "section2" / "out"
@@ -190,5 +202,7 @@ def copy_submission(folder: Path, workspace: Path) -> CodeUnderTest:
         section1.mkdir(parents=True)
         _copy_tree(folder / "section1", section1,
                    CODE_SUFFIXES + OUT_SUFFIXES + SECTION1_SUFFIXES)
-    return CodeUnderTest(name=f"submission {folder}", section2=section2, section1=section1,
-                         out=out, is_kit=False)
+    layout = detect_layout(section2)
+    return CodeUnderTest(name=f"submission {folder} ({layout} layout)", section2=section2,
+                         section1=section1, out=out, is_kit=False, layout=layout,
+                         section3=section3)

@@ -58,3 +58,21 @@ class ReferenceSlices(torch.utils.data.Dataset):
         return {"id": idx,
                 "image": torch.from_numpy(volume["image"][index][None].astype(np.float32)),
                 "seg": torch.from_numpy(volume["seg"][index][None].astype(np.int64))}
+
+
+class ReferenceAgent:
+    """An inference agent with the course's constructor whose single_volume_inference is the
+    argmax of the model's logits over every axis-0 slice (TASKs S2.09, S2.10)."""
+
+    def __init__(self, parameter_file_path: str = "", model: torch.nn.Module | None = None,
+                 device="cpu", patch_size: int = 64, **kwargs) -> None:
+        if model is None:
+            raise ValueError("the reference agent needs a model")
+        self.model, self.device, self.patch_size = model, device, patch_size
+
+    def single_volume_inference(self, volume: np.ndarray) -> np.ndarray:
+        """int64 labels [X, H, W] of a padded float volume [X, H, W]."""
+        self.model.eval()
+        slices = torch.from_numpy(np.asarray(volume, dtype=np.float32)[:, None])
+        with torch.no_grad():
+            return self.model(slices).argmax(dim=1).cpu().numpy()

@@ -7,22 +7,23 @@ import pytest
 import torch
 
 from grader.checks import check
+from grader.fixtures import is_course
 
 DEPTHS = (1, 3, 2)  # slices of the three volumes
 SHAPE = (6, 4)  # [H, W]
 
 
-def volumes() -> list[dict]:
+def volumes(seg_dtype=np.uint8) -> list[dict]:
     """Three loaded volumes [X, 6, 4] whose image slices each hold distinct values."""
     rng = np.random.default_rng(0)
     return [{"image": rng.uniform(0, 1, (depth, *SHAPE)).astype(np.float32),
-             "seg": rng.choice(3, size=(depth, *SHAPE)).astype(np.uint8),
+             "seg": rng.choice(3, size=(depth, *SHAPE)).astype(seg_dtype),
              "filename": f"case_{index}.nii.gz"} for index, depth in enumerate(DEPTHS)]
 
 
 @pytest.mark.task("S2.06", points=1)
 def test_every_index_gives_its_own_volume_and_slice(code):
-    data = volumes()
+    data = volumes(np.int64 if is_course(code) else np.uint8)  # each layout's loader's labels
     dataset = code.import_module("data_prep.SlicesDataset").SlicesDataset(data)
     check(len(dataset) == sum(DEPTHS), "len(SlicesDataset) must be the number of slices of "
                                        "all volumes together")
@@ -39,6 +40,23 @@ def test_every_index_gives_its_own_volume_and_slice(code):
               "and so on (the first and the last index included)")
 
 
+@pytest.mark.layout("course")
+@pytest.mark.task("S2.06", points=1)
+def test_course_items_are_float_image_and_seg_tensors_of_the_slice(code):
+    data = volumes(np.int64)
+    dataset = code.import_module("data_prep.SlicesDataset").SlicesDataset(data)
+    for idx, (volume, index) in ((0, (data[0], 0)), (len(dataset) - 1, (data[-1], -1))):
+        item = dataset[idx]
+        check(isinstance(item["image"], torch.Tensor) and isinstance(item["seg"], torch.Tensor),
+              "item['image'] and item['seg'] must be torch tensors (the TASK: \"put a Torch "
+              "Tensor into your dictionary\")")
+        # The course names no dtype: a float seg that train() casts to long is fine.
+        check(item["image"].dtype.is_floating_point, "item['image'] must be a float tensor")
+        check(np.array_equal(item["seg"].numpy()[0], volume["seg"][index]),
+              "item['seg'] must hold the slice's labels unchanged")
+
+
+@pytest.mark.layout("kit")
 @pytest.mark.task("S2.06", points=1)
 def test_items_are_a_float32_image_and_an_integer_seg_tensor(code):
     dataset = code.import_module("data_prep.SlicesDataset").SlicesDataset(volumes())

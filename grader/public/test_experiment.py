@@ -16,14 +16,16 @@ import torch
 from torch import nn
 
 from grader.fixtures import (OracleModel, RecordingOptimizer, TinyNet, build_experiment,
-                             oracle_image, padded_volume, random_seg, use_reference_metrics,
-                             use_reference_train_loader)
+                             loaded_volume, oracle_image, prepare_run_test, random_seg,
+                             use_reference_metrics, use_reference_train_loader,
+                             use_reference_val_loader)
 
 
-def experiment_data(test_volumes: list[dict]) -> tuple[list[dict], dict]:
-    """A training and a validation volume [4, 12, 12] padded to 16 px, then ``test_volumes``."""
-    volumes = [padded_volume(random_seg((4, 12, 12), seed=10), "hippocampus_101.nii.gz"),
-               padded_volume(random_seg((4, 12, 12), seed=11), "hippocampus_102.nii.gz"),
+def experiment_data(code, test_volumes: list[dict]) -> tuple[list[dict], dict]:
+    """A training and a validation volume [4, 12, 12], padded as the layout's loader pads,
+    then ``test_volumes``."""
+    volumes = [loaded_volume(code, random_seg((4, 12, 12), seed=10), "hippocampus_101.nii.gz"),
+               loaded_volume(code, random_seg((4, 12, 12), seed=11), "hippocampus_102.nii.gz"),
                *test_volumes]
     return volumes, {"train": [0], "val": [1], "test": list(range(2, len(volumes)))}
 
@@ -34,18 +36,19 @@ def batch_of(volume: dict) -> tuple[torch.Tensor, torch.Tensor]:
             torch.from_numpy(volume["seg"].astype(np.int64)))
 
 
-def noisy_test_volume(shape: tuple[int, int, int], seed: int, name: str) -> dict:
+def noisy_test_volume(code, shape: tuple[int, int, int], seed: int, name: str) -> dict:
     """A test volume whose image shows a label map that differs from its seg in some voxels."""
     seg = random_seg(shape, seed)
     shown = seg.copy()
     wrong = np.random.default_rng(seed).uniform(size=shape) < 0.3
     shown[wrong] = (shown[wrong] + 1) % 3
-    return padded_volume(seg, name, image=oracle_image(shown))
+    return loaded_volume(code, seg, name, image=oracle_image(shown))
 
 
 @pytest.mark.task("S2.07", points=2)
 def test_training_lowers_the_loss_on_one_fixed_batch(code, tmp_path):
-    volumes, split = experiment_data([padded_volume(random_seg((2, 12, 12), 12), "t.nii.gz")])
+    volumes, split = experiment_data(
+        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
     torch.manual_seed(0)
     model = TinyNet()
@@ -69,7 +72,8 @@ def test_training_lowers_the_loss_on_one_fixed_batch(code, tmp_path):
 
 @pytest.mark.task("S2.07", points=2)
 def test_training_gradient_is_that_of_cross_entropy_on_the_logits(code, tmp_path):
-    volumes, split = experiment_data([padded_volume(random_seg((2, 12, 12), 12), "t.nii.gz")])
+    volumes, split = experiment_data(
+        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
     torch.manual_seed(1)
     model = TinyNet()
@@ -95,12 +99,14 @@ def test_training_gradient_is_that_of_cross_entropy_on_the_logits(code, tmp_path
 @pytest.mark.task("S2.08", points=2)
 def test_validation_runs_the_model_without_gradients(code, tmp_path):
     use_reference_metrics(code)
-    volumes, split = experiment_data([padded_volume(random_seg((2, 12, 12), 12), "t.nii.gz")])
+    volumes, split = experiment_data(
+        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split)
     torch.manual_seed(2)
     model = TinyNet()
     experiment.model = model
     experiment.optimizer = RecordingOptimizer(model.parameters())
+    use_reference_val_loader(experiment, volumes[1:2], batch_size=8)
     experiment.validate()
     assert model.calls, "validate() never called the model"
     assert not any(call["grad_enabled"] for call in model.calls), (
@@ -112,10 +118,10 @@ def test_validation_runs_the_model_without_gradients(code, tmp_path):
 
 @pytest.mark.task("S2.14", points=2)
 def test_run_test_scores_a_perfect_model_with_dice_one_per_volume(code, tmp_path):
-    use_reference_metrics(code)
-    test_volumes = [padded_volume(random_seg((3, 12, 10), seed=20), "hippocampus_201.nii.gz"),
-                    padded_volume(random_seg((4, 16, 13), seed=21), "hippocampus_202.nii.gz")]
-    volumes, split = experiment_data(test_volumes)
+    prepare_run_test(code)
+    test_volumes = [loaded_volume(code, random_seg((3, 12, 10), seed=20), "hippocampus_201.nii.gz"),
+                    loaded_volume(code, random_seg((4, 16, 13), seed=21), "hippocampus_202.nii.gz")]
+    volumes, split = experiment_data(code, test_volumes)
     experiment = build_experiment(code, tmp_path, volumes, split)
     experiment.model = OracleModel()  # predicts every label right
     results = experiment.run_test()
@@ -130,10 +136,10 @@ def test_run_test_scores_a_perfect_model_with_dice_one_per_volume(code, tmp_path
 
 @pytest.mark.task("S2.15", points=1)
 def test_run_test_overall_means_are_the_means_over_the_volumes(code, tmp_path):
-    use_reference_metrics(code)
-    test_volumes = [noisy_test_volume((3, 12, 10), seed=22, name="hippocampus_203.nii.gz"),
-                    noisy_test_volume((4, 16, 13), seed=23, name="hippocampus_204.nii.gz")]
-    volumes, split = experiment_data(test_volumes)
+    prepare_run_test(code)
+    test_volumes = [noisy_test_volume(code, (3, 12, 10), seed=22, name="hippocampus_203.nii.gz"),
+                    noisy_test_volume(code, (4, 16, 13), seed=23, name="hippocampus_204.nii.gz")]
+    volumes, split = experiment_data(code, test_volumes)
     experiment = build_experiment(code, tmp_path, volumes, split)
     experiment.model = OracleModel()
     results = experiment.run_test()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.fixtures import by_filename, use_reference_preprocessing, write_training_set
+from grader.fixtures import (by_filename, is_course, use_reference_preprocessing,
+                             write_training_set)
 
 PATCH = 8  # px: y_shape and z_shape of the loader; the volumes are [X, 8, 8]
 LOADER = "data_prep.HippocampusDatasetLoader"
@@ -32,6 +33,56 @@ def labels(depth: int, seed: int = 0) -> np.ndarray:
     return seg
 
 
+def linear_fit_residual(raw: np.ndarray, image: np.ndarray) -> tuple[float, float]:
+    """(slope, largest residual) of the least-squares line image = slope * raw + offset."""
+    raw64, image64 = raw.astype(np.float64).ravel(), image.astype(np.float64).ravel()
+    slope, offset = np.polyfit(raw64, image64, 1)
+    return float(slope), float(np.abs(slope * raw64 + offset - image64).max())
+
+
+def require_normalised_images(code, loader, tmp_path) -> None:
+    """Skip a labels test of a course loader that does not normalise images yet.
+
+    In the course, labels arrive as integers whatever the student does (the starter casts
+    them); that they stay unnormalised means something only once the images are normalised.
+    """
+    if not is_course(code):
+        return
+    image = np.linspace(50.0, 900.0, 2 * PATCH * PATCH).reshape(2, PATCH, PATCH)  # [2, 8, 8]
+    write_training_set(tmp_path / "probe", {"hippocampus_090.nii.gz": (image, labels(2))})
+    loaded = np.asarray(by_filename(loader.LoadHippocampusData(
+        str(tmp_path / "probe"), PATCH, PATCH))["hippocampus_090.nii.gz"]["image"])
+    if not (np.issubdtype(loaded.dtype, np.floating) and loaded.min() >= 0
+            and loaded.max() <= 1):
+        pytest.skip("complete the TASK that normalises images in LoadHippocampusData first")
+
+
+@pytest.mark.layout("course")
+@pytest.mark.task("S2.03", points=2)
+def test_course_loader_scales_each_image_linearly_into_zero_to_one(code, tmp_path):
+    use_reference_preprocessing(code, LOADER, normalize=False)
+    loader = code.import_module(LOADER)
+    uneven = slice_ranges([(100, 200), (100, 1000), (550, 1000)])  # float32 [3, 8, 8]
+    small = np.arange(2 * PATCH * PATCH).reshape(2, PATCH, PATCH).astype(np.int16) + 7
+    write_training_set(tmp_path, {"hippocampus_001.nii.gz": (uneven, labels(3)),
+                                  "hippocampus_002.nii.gz": (small, labels(2))})
+    data = by_filename(loader.LoadHippocampusData(str(tmp_path), PATCH, PATCH))
+    for name, raw in (("hippocampus_001.nii.gz", uneven), ("hippocampus_002.nii.gz", small)):
+        image = np.asarray(data[name]["image"])
+        assert image.shape == raw.shape, f"{name}: image shape {image.shape}, raw {raw.shape}"
+        assert np.issubdtype(image.dtype, np.floating), (
+            f"{name}: the image has dtype {image.dtype}; normalised values need a float type")
+        assert image.min() >= 0 and image.max() <= 1, (
+            f"TASK not done: {name}'s image spans [{image.min():g}, {image.max():g}]; "
+            "normalise it so that its values are in [0, 1]")
+        slope, residual = linear_fit_residual(raw, image)
+        assert slope > 0 and residual < 1e-4, (
+            f"{name}: the normalised image is not one linear map of the volume's raw values "
+            f"(largest deviation {residual:.3g}); scale the whole volume at once, e.g. "
+            "(image - min) / (max - min) or image / max, not slice by slice")
+
+
+@pytest.mark.layout("kit")
 @pytest.mark.task("S2.03", points=2)
 def test_loader_normalises_each_volume_by_its_own_minimum_and_maximum(code, tmp_path):
     use_reference_preprocessing(code, LOADER, normalize=False)
@@ -58,6 +109,7 @@ def test_loader_normalises_each_volume_by_its_own_minimum_and_maximum(code, tmp_
 def test_loader_keeps_float_stored_labels_as_integers_0_1_2(code, tmp_path):
     use_reference_preprocessing(code, LOADER)
     loader = code.import_module(LOADER)
+    require_normalised_images(code, loader, tmp_path)
     seg = labels(3)  # [3, 8, 8], stored as float32 like cases 003 and 243
     write_training_set(tmp_path, {"hippocampus_003.nii.gz": (slice_ranges([(0, 9)] * 3),
                                                              seg.astype(np.float32))})
