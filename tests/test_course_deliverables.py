@@ -22,6 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from grader import course_deliverables as course  # noqa: E402
+from grader.layout import detect_layout  # noqa: E402
 from grader.grade_all import STATUS_OK, grade_all, scores_by_task  # noqa: E402
 from grader.results import ResultsWriter, TestResult  # noqa: E402
 from grader.submission import CodeUnderTest  # noqa: E402
@@ -100,11 +101,11 @@ def write_screenshot(path: Path) -> Path:
 
 
 def code_of(root: Path, is_kit: bool = False) -> CodeUnderTest:
-    section1 = root / "section1"
-    return CodeUnderTest(name="example", section2=root / "section2" / "src",
+    section1, section2 = root / "section1", root / "section2" / "src"
+    return CodeUnderTest(name="example", section2=section2,
                          section1=section1 if section1.is_dir() else None,
                          out=root / "section2" / "out" if (root / "section2" / "out").is_dir()
-                         else None, is_kit=is_kit)
+                         else None, is_kit=is_kit, layout=detect_layout(section2))
 
 
 def write_course_code(src: Path) -> None:
