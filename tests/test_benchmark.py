@@ -11,6 +11,8 @@ sys.path.insert(0, str(REPO / "tools"))
 import benchmark  # noqa: E402
 
 ROW = re.compile(r"^cpu +cpu +16 +64x48 +32 +[\d.]+ +([\d.]+) +([\d.]+) est\. +([\d.]+)$")
+PREDICT = re.compile(r"^predict\.py on cpu, cpu model: ([\d.]+) ms per scan \(median\), of which "
+                     r"the agent ([\d.]+) ms; read, write labels and overlay (-?[\d.]+) ms$")
 
 
 def test_benchmark_prints_positive_figures_for_the_cpu_preset(synthetic_root, tmp_path, capsys):
@@ -24,3 +26,9 @@ def test_benchmark_prints_positive_figures_for_the_cpu_preset(synthetic_root, tm
     assert match, row
     slices_per_second, seconds_per_epoch, ms_per_volume = map(float, match.groups())
     assert slices_per_second > 0 and seconds_per_epoch > 0 and ms_per_volume > 0
+    [predict_line] = [line for line in lines if line.startswith("predict.py")]
+    match = PREDICT.match(predict_line)
+    assert match, predict_line
+    command_ms, agent_ms, _ = map(float, match.groups())
+    assert command_ms > 0 and agent_ms > 0
+    assert len(list((tmp_path / "bench" / "predict" / "labels").iterdir())) == 3

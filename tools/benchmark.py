@@ -4,6 +4,8 @@ Prints, per device (CPU, and CUDA where present) and per configuration (the ``cp
 and the course's ``gpu`` setting): training throughput in slices/s (median over timed steps),
 seconds per epoch (a timed epoch with --full-epoch, else estimated from the throughput and
 marked "est."), inference ms per volume (median over volumes) and data-loading seconds.
+Then, per device, ``predict.py``'s time per scan (median over scans: read the NIfTI, segment,
+write labels and overlay) with the first configuration's model, and the agent's share of it.
 
     python tools/benchmark.py                      # needs data/TrainingSet or --data-dir
     python tools/benchmark.py --full-epoch --configs cpu
@@ -23,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = REPO / "solution" / "section2" / "src"
 WARMUP_STEPS = 3  # first steps pay for allocation and kernel selection; not timed
 INFERENCE_VOLUMES = 20  # volumes timed for the inference median
+PREDICT_SCANS = 20  # scans timed for predict.py's median
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,6 +90,38 @@ def time_inference(experiment, data: list[dict]) -> float:
     return statistics.median(times)
 
 
+def time_predict(experiment, data_dir: Path, out_dir: Path) -> tuple[float, float]:
+    """Median ms per scan of predict.py's work, and of its agent alone, on the same scans.
+
+    The command's path: the model loaded once from model.pth, then per scan read, segment,
+    write the labels NIfTI and the overlay PNG (``predict.segment_scan``). The agent alone is
+    ``single_volume_inference_unpadded`` on the scan already in memory.
+    """
+    import nibabel as nib
+    import numpy as np
+    import predict
+    from inference.UNetInferenceAgent import UNetInferenceAgent
+
+    experiment.save_model_parameters()
+    agent = UNetInferenceAgent(parameter_file_path=str(experiment.out_dir / "model.pth"),
+                               device=experiment.device)
+    scans = sorted((data_dir / "images").glob("*.nii.gz"))[:PREDICT_SCANS]
+    predict.segment_scan(scans[0], agent, out_dir)  # warm-up
+    command, alone = [], []
+    for scan in scans:
+        synchronize(experiment.device)
+        start = time.perf_counter()
+        predict.segment_scan(scan, agent, out_dir)
+        synchronize(experiment.device)
+        command.append(1000 * (time.perf_counter() - start))
+        volume = np.asanyarray(nib.load(scan).dataobj)
+        start = time.perf_counter()
+        agent.single_volume_inference_unpadded(volume)
+        synchronize(experiment.device)
+        alone.append(1000 * (time.perf_counter() - start))
+    return statistics.median(command), statistics.median(alone)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(args.src.resolve()))
@@ -97,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     data_dir = args.data_dir or Path(pipeline.Config().root_dir)
     loaded = {}  # (rows, columns) of the patch -> (volumes, seconds to load them)
+    predicting = {}  # device -> the first configuration's experiment, for predict.py
     print(f"data: {data_dir}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     print(f"{'device':8} {'config':7} {'filters':>7} {'patch':>7} {'batch':>5} {'load s':>6} "
           f"{'slices/s':>9} {'s/epoch':>12} {'ms/volume':>10}")
@@ -126,9 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             else:  # the slices one epoch draws (all, or the sampler's share) at that rate
                 epoch = f"{len(experiment.train_loader.sampler) / rate:.1f} est."
             milliseconds = time_inference(experiment, data)
+            predicting.setdefault(device, (preset, experiment))
             print(f"{device:8} {preset:7} {config.initial_filter_size:7d} "
                   f"{patch[0]:>3}x{patch[1]:<3} {config.batch_size:5d} {load_seconds:6.2f} "
                   f"{rate:9.1f} {epoch:>12} {milliseconds:10.1f}", flush=True)
+    for device, (preset, experiment) in predicting.items():
+        command, alone = time_predict(experiment, data_dir, args.out_dir / "predict")
+        print(f"predict.py on {device}, {preset} model: {command:.1f} ms per scan (median), "
+              f"of which the agent {alone:.1f} ms; read, write labels and overlay "
+              f"{command - alone:.1f} ms", flush=True)
     return 0
 
 
