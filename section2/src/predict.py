@@ -30,6 +30,7 @@ import nibabel as nib
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from tqdm import tqdm
@@ -55,6 +56,7 @@ CSV_COLUMNS = ("file", "anterior_mm3", "posterior_mm3", "total_mm3", "total_vs_n
 OVERLAY_SLICES = 4  # axis-0 slices per overlay: enough to follow the hippocampus, one row
 OVERLAY_PANEL_INCHES = (2.8, 2.2)  # width, height of one slice panel (crops are wider)
 OVERLAY_MARGINS_INCHES = 1.0  # above the panels (two title lines) and below (the legend)
+OVERLAY_GAP_PX = 2  # white voxels between two slices of the overlay
 OVERLAY_DPI = 100  # a 4-panel overlay is about 1000 x 340 px: readable, small on disk
 # Display range of the grey image: percentiles of the scan's intensities, so that a few
 # very bright voxels do not leave the anatomy dark.
@@ -126,12 +128,30 @@ def read_scan(path: Path) -> tuple[np.ndarray, nib.Nifti1Image]:
     return image, nifti
 
 
+def overlay_rgb(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One axis-0 slice as RGB: grey anatomy with the labels blended in their colours.
+
+    Args:
+        image: float [Y, Z], intensities already scaled to [0, 1].
+        labels: int [Y, Z], values {0, 1, 2}.
+
+    Returns:
+        float [Y, Z, 3] in [0, 1]: (1 - alpha) * grey + alpha * colour where labelled.
+    """
+    rgb = np.repeat(image[..., None], 3, axis=-1)
+    for label in CLASS_NAMES:
+        where = labels == label
+        colour = np.asarray(to_rgb(OVERLAY_COLOURS.colors[label - 1]))
+        rgb[where] = (1 - OVERLAY_ALPHA) * rgb[where] + OVERLAY_ALPHA * colour
+    return rgb
+
+
 def plot_scan_overlay(image: np.ndarray, labels: np.ndarray, title: str) -> Figure:
     """A few axis-0 slices of a scan with its labels coloured, for a check at a glance.
 
     The slices are spread evenly over the axis-0 slices that hold labels (over the whole
-    scan when none does). Label 1 (anterior) is orange, label 2 (posterior) blue, as in
-    section 1's figures.
+    scan when none does), side by side in one picture (one axes draws fastest). Label 1
+    (anterior) is orange, label 2 (posterior) blue, as in section 1's figures.
 
     Args:
         image: [X, Y, Z] raw intensities, any real dtype (grey, clipped to the scan's 1st
@@ -140,33 +160,37 @@ def plot_scan_overlay(image: np.ndarray, labels: np.ndarray, title: str) -> Figu
         title: the figure's title (file name and volumes).
 
     Returns:
-        The matplotlib Figure (Agg canvas; save it with ``figure.savefig``).
+        The matplotlib Figure (Agg canvas; save it with ``figure.savefig``). Each slice is
+        shown with axis 1 across and axis 2 upwards, as in section 1.
     """
     labelled = np.flatnonzero(np.any(labels > 0, axis=(1, 2)))
     first, last = (labelled[0], labelled[-1]) if labelled.size else (0, labels.shape[0] - 1)
     count = min(OVERLAY_SLICES, last - first + 1)
     indices = np.unique(np.linspace(first, last, count + 2)[1:-1].round().astype(int))
     low, high = np.percentile(image, DISPLAY_PERCENTILES)
+    grey = np.clip((image.astype(np.float32) - low) / max(high - low, np.finfo(np.float32).tiny),
+                   0, 1)
+    gap = np.ones((labels.shape[2], OVERLAY_GAP_PX, 3))  # white between slices
+    tiles = [overlay_rgb(grey[index].T, labels[index].T) for index in indices]
+    mosaic = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
+
     width, height = OVERLAY_PANEL_INCHES
     figure = Figure(figsize=(width * len(indices), height + OVERLAY_MARGINS_INCHES),
                     dpi=OVERLAY_DPI)
     FigureCanvasAgg(figure)
-    for axes, index in zip(np.atleast_1d(figure.subplots(1, len(indices))), indices):
-        axes.imshow(image[index].T, cmap="gray", vmin=low, vmax=high, origin="lower",
-                    interpolation="nearest")
-        axes.imshow(np.ma.masked_equal(labels[index].T, 0), cmap=OVERLAY_COLOURS, vmin=1,
-                    vmax=2, alpha=OVERLAY_ALPHA, origin="lower", interpolation="nearest")
-        axes.set_title(f"axis-0 slice {index} of {labels.shape[0]}", fontsize="small")
-        axes.set_xticks([])
-        axes.set_yticks([])
-    colours = OVERLAY_COLOURS.colors
-    figure.legend(handles=[Patch(color=colours[label - 1], alpha=OVERLAY_ALPHA,
+    total = height + OVERLAY_MARGINS_INCHES
+    axes = figure.add_axes((0.01, 0.3 / total, 0.98, 1 - 0.95 / total))
+    axes.imshow(mosaic, origin="lower", interpolation="nearest", aspect="equal")
+    axes.set_axis_off()
+    tile_width = labels.shape[1] + OVERLAY_GAP_PX
+    for position, index in enumerate(indices):
+        axes.text((position + 0.5) * tile_width - OVERLAY_GAP_PX / 2, labels.shape[2] + 1,
+                  f"axis-0 slice {index} of {labels.shape[0]}", ha="center", va="bottom",
+                  fontsize="small")
+    figure.legend(handles=[Patch(color=OVERLAY_COLOURS.colors[label - 1], alpha=OVERLAY_ALPHA,
                                  label=f"{label} {name}") for label, name in CLASS_NAMES.items()],
                   loc="lower center", ncol=len(CLASS_NAMES), fontsize="small", frameon=False)
     figure.suptitle(title, fontsize="medium")
-    total = height + OVERLAY_MARGINS_INCHES
-    figure.subplots_adjust(left=0.01, right=0.99, wspace=0.04,
-                           top=1 - 0.65 / total, bottom=0.3 / total)
     return figure
 
 
@@ -268,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda or cuda:N; auto picks CUDA when available "
                              "(default: auto)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch; 1 is fastest on a machine busy with "
+                             "other jobs (default: None, torch's choice: one per core)")
     return parser
 
 
@@ -275,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; return its exit status (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     try:
         device = choose_device(args.device)
         agent = UNetInferenceAgent(parameter_file_path=str(args.model), device=device)
