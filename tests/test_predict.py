@@ -265,3 +265,19 @@ def test_a_gzip_of_random_bytes_is_not_nifti(tmp_path):
     path.write_bytes(gzip.compress(np.random.default_rng(0).bytes(2000)))
     with pytest.raises(predict.ScanError, match="noise.nii.gz cannot be read"):
         predict.read_scan(path)
+
+
+@pytest.mark.parametrize("returned, message", [
+    (lambda volume: np.zeros(volume.shape[:2], np.uint8), "labels of shape"),
+    (lambda volume: np.full(volume.shape, 300), r"values \[300\]"),
+])
+def test_an_agent_returning_impossible_labels_fails_that_scan_only(returned, message, tmp_path):
+    image, _ = synthetic_pair()
+    scan = write_nifti(tmp_path / "case.nii.gz", image)
+
+    class BrokenAgent:
+        def single_volume_inference_unpadded(self, volume):
+            return returned(volume)
+
+    [row] = predict.predict_scans([(scan, "")], BrokenAgent(), tmp_path / "out")
+    assert re.search(message, row["error"]) and str(scan) in row["error"]

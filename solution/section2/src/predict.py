@@ -208,22 +208,31 @@ def segment_scan(path: Path, agent, out_dir: Path) -> dict[str, str]:
 
     Raises:
         ScanError: when the scan is not readable NIfTI, not 3-D, larger in-plane than the
-            model's patch, constant, or holds non-finite voxels (NaN, inf).
+            model's patch, constant, holds non-finite voxels (NaN, inf), or its header's
+            voxel spacing is not a size; or when the agent returns labels of another shape
+            or with values other than {0, 1, 2}.
     """
     image, nifti = read_scan(path)
     try:
         labels = agent.single_volume_inference_unpadded(image)
     except ValueError as err:  # the agent's checks: size, non-finite voxels, constant
         raise ScanError(f"{path}: {err}") from err
-    labels = np.asarray(labels, dtype=np.uint8)
-    volumes = label_volumes_mm3(labels, spacing_mm(nifti.header))
+    labels = np.asarray(labels)
+    if labels.shape != image.shape:
+        raise ScanError(f"{path}: the agent returned labels of shape {labels.shape} for a scan "
+                        f"of shape {image.shape}; check single_volume_inference_unpadded")
+    try:  # values other than {0, 1, 2}, or a header spacing that is not a size
+        volumes = label_volumes_mm3(labels, spacing_mm(nifti.header))
+    except ValueError as err:
+        raise ScanError(f"{path}: {err}") from err
+    labels = labels.astype(np.uint8)
 
     header = nifti.header.copy()
     header.set_data_dtype(np.uint8)
     header.set_slope_inter(1.0, 0.0)  # labels are stored as they are, never scaled
     labels_file = Path("labels") / path.name
     (out_dir / labels_file).parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(labels, nifti.affine, header), out_dir / labels_file)
+    nib.save(type(nifti)(labels, nifti.affine, header), out_dir / labels_file)
 
     position = normal_range_position(volumes["total_mm3"])
     low, high = NORMAL_VOLUME_MM3
