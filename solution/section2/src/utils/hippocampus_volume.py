@@ -115,7 +115,8 @@ def volume_agreement(comparisons: list[dict[str, float]]) -> dict[str, float]:
             float(np.mean(np.abs(diff[measurable]) / true[measurable]))
             if measurable.any() else float("nan"))
     diff = np.array([c["diff_total_mm3"] for c in comparisons], dtype=np.float64)
-    bias, spread = float(np.mean(diff)), float(np.std(diff, ddof=1)) if diff.size > 1 else 0.0
+    bias = float(np.mean(diff))
+    spread = float(np.std(diff, ddof=1)) if diff.size > 1 else 0.0  # sample SD
     agreement.update({"bias_total_mm3": bias,
                       "loa_low_total_mm3": bias - LIMITS_OF_AGREEMENT_SD * spread,
                       "loa_high_total_mm3": bias + LIMITS_OF_AGREEMENT_SD * spread})
