@@ -48,7 +48,7 @@ def build_example(root: Path) -> tuple[Path, Path]:
                for key in stats[0] if key != "filename"}
     (session / "results.json").write_text(json.dumps({"volume_stats": stats,
                                                       "overall": overall}))
-    figures = ["loss.png", "prediction.png"]
+    figures = ["loss.png", "prediction.png", "volume_agreement.png"]
     for name in figures:
         plt.imsave(out / name, rng.random((8, 8)), cmap="gray")
     template = checks.TEMPLATE.read_text()

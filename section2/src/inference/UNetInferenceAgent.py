@@ -171,7 +171,8 @@ class UNetInferenceAgent:
         x_size, y_size, z_size = volume.shape
         if y_size > self.patch_shape[0] or z_size > self.patch_shape[1]:
             raise ValueError(f"in-plane size {(y_size, z_size)} exceeds the patch "
-                             f"{self.patch_shape}")
+                             f"{self.patch_shape} of this model: it segments hippocampus "
+                             "crops like MSD Task04's, not whole-brain scans")
         # TASK S2.11: Predict a raw volume of any in-plane size: normalise, pad, predict, crop.
         #   Why: new scans are not padded; the prediction must match the scan voxel for voxel.
         #   Normalise exactly as the loader does in training, pad to [X, *self.patch_shape]

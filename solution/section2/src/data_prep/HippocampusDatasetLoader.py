@@ -29,7 +29,7 @@ class UnusablePairError(ValueError):
     """An image/label pair that the pipeline cannot use; the message names file and reason."""
 
 
-def _read_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a 3-D NIfTI volume and its affine, raising UnusablePairError on any defect."""
     try:
         nifti = nib.load(path)
@@ -60,8 +60,8 @@ def load_pair(image_path: Path, label_path: Path, y_shape: int, z_shape: int) ->
             other values than {0, 1, 2}, the image has constant intensity, or Y or Z exceeds
             the padded size.
     """
-    image, affine = _read_volume(image_path)
-    seg, _ = _read_volume(label_path)
+    image, affine = read_volume(image_path)
+    seg, _ = read_volume(label_path)
     if image.shape != seg.shape:
         raise UnusablePairError(f"{image_path.name}: image shape {image.shape} != "
                                 f"label shape {seg.shape}")
