@@ -169,9 +169,9 @@ def _foreground(volume):
 
 def _check(a, b):
     if len(a.shape) != 3 or len(b.shape) != 3:
-        raise Exception("Expecting 3 dimensional inputs, got {} and {}".format(a.shape, b.shape))
+        raise Exception("Dice and Jaccard take 3-D volumes; shapes are {} and {}".format(a.shape, b.shape))
     if a.shape != b.shape:
-        raise Exception("Expecting inputs of the same shape, got {} and {}".format(a.shape, b.shape))
+        raise Exception("Dice and Jaccard need volumes of one shape; shapes are {} and {}".format(a.shape, b.shape))
 
 
 def Dice3d(a, b):
