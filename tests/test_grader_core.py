@@ -118,7 +118,7 @@ def test_template_itself_is_incomplete_by_every_rule(tmp_path):
 
 def test_report_without_a_heading_and_with_a_wrong_number_is_flagged(tmp_path):
     text = ("## 1. Run\n| Dice (whole hippocampus) | `0.9100` |\n"
-            "| Jaccard (whole hippocampus) | `0.8000` |\n![a](loss.png) ![b](loss.png)\n")
+            "| Jaccard (whole hippocampus) | `0.8000` |\n![a](loss.png) ![b](loss.png) ![c](loss.png)\n")
     write_report(tmp_path, text, {"mean_dice": 0.8831, "mean_jaccard": 0.8})
     report = checks.load_report(tmp_path)
     assert "heading '## 5. Discussion' is missing" in checks.structure_problems(report, TEMPLATE)
