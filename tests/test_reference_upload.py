@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
 
@@ -38,6 +39,7 @@ def fake_session(root: Path) -> tuple[Path, Path]:
     (session / "split.json").write_text(json.dumps({"train": [CASES[0]], "val": [CASES[1]],
                                                     "test": [CASES[2]]}))
     (session / "config.json").write_text(json.dumps({"device": "cpu", "seed": 3}))
+    plt.imsave(session / "volume_agreement.png", np.zeros((4, 4)))  # run_test's Bland-Altman
     (session / "pipeline.log").write_text(
         "x INFO epoch   1/2 | train loss 1.2000 | val loss 1.3000 | val Dice 0.5 | 9.0 s\n"
         "x INFO epoch   2/2 | train loss 0.6000 | val loss 0.7000 | val Dice 0.8 | 9.0 s\n")

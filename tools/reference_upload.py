@@ -39,7 +39,8 @@ DEFAULT_PIPELINE_FLAGS = ("--preset", "cpu")
 EPOCH_LINE = re.compile(r"epoch\s+(?P<epoch>\d+)/\d+ \| train loss (?P<train>[\d.]+) \| "
                         r"val loss (?P<val>[\d.]+)")
 LOG_NAMES = ("pipeline.log", "log.txt")
-FIGURES = ("loss.png", "prediction.png")
+FIGURES = ("loss.png", "prediction.png")  # drawn here; the third is the session's own
+AGREEMENT_FIGURE = "volume_agreement.png"  # UNetExperiment.VOLUME_AGREEMENT_PLOT
 FIGURE_INCHES = (6, 4)
 
 
@@ -118,8 +119,12 @@ def fill_report(out: Path, session: Path, command: str, seconds: float | None) -
         "Split": [str(config.get("seed", 0)), *(str(len(split[part]))
                                                 for part in ("train", "val", "test"))],
     }
+    agreement = session / AGREEMENT_FIGURE  # written by the session's run_test
+    if not agreement.is_file():
+        raise FileNotFoundError(f"{agreement} is missing: the report's third figure is the "
+                                "volume agreement plot that this kit's run_test writes")
     text = checks.fill_template(checks.TEMPLATE.read_text(), results["overall"],
-                                list(FIGURES), answers,
+                                [*FIGURES, agreement.relative_to(out).as_posix()], answers,
                                 default="reference run of the kit's solution")
     (out / "README.md").write_text(text)
 

@@ -32,6 +32,10 @@ NOISE_CHARS = 25  # copydetect's noise threshold: shorter matches (of tokenised 
 GUARANTEE_CHARS = 30  # copydetect's guarantee threshold: longer matches are always found
 CODE_THRESHOLD = 0.5  # share of one submission's own code found in the other's
 MIN_SHARED_CHARS = 400  # shared tokenised code below this (a few lines) is never reported
+# Written between files of a joined document: tokenised ("V=0" ten times) it is longer than
+# NOISE_CHARS, so no fingerprint spans two files, and the boilerplate, fingerprinted with it
+# on both sides of each file, also holds the fingerprints at a file's start and end.
+FILE_BOUNDARY = "_ = 0\n" * 10
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
 METRIC_DECIMALS = 4  # results agreeing to this many decimals on every volume are "the same"
 MAX_PASSAGES = 3  # matching passages quoted per pair
@@ -85,7 +89,7 @@ def code_document(submission: Path) -> CodeDocument:
     for folder in CODE_FOLDERS:
         for path in code_files(submission / folder):
             label = str(path.relative_to(submission))
-            header = f"# file: {label}\n"
+            header = f"{FILE_BOUNDARY}# file: {label}\n"
             text = f"{path.read_text(encoding='utf-8', errors='replace')}\n"
             starts.append((offset + len(header), label))
             parts.append(header + text)
@@ -105,8 +109,8 @@ def boilerplate_hashes(folders: list[Path]) -> np.ndarray:
     hashes: set = set()
     for folder in folders:
         for path in code_files(folder):
-            hashes |= fingerprint(path.read_text(encoding="utf-8", errors="replace"),
-                                  window=1).hashes
+            text = path.read_text(encoding="utf-8", errors="replace")
+            hashes |= fingerprint(f"{FILE_BOUNDARY}{text}\n{FILE_BOUNDARY}", window=1).hashes
     return np.unique(np.array(sorted(hashes)))
 
 
