@@ -109,9 +109,9 @@ VARIANTS = (
 
             prediction = self.model(data)
 '''),
-         _file("experiments/UNetExperiment.py", '''        self.model = UNet(num_classes=3)
-        self.model.to(self.device)''', '''        self.model = UNet(num_classes=3)
-        self.model.cuda()'''),
+         _file("experiments/UNetExperiment.py",
+               "        self.model = UNet(num_classes=3).to(self.device)\n",
+               "        self.model = UNet(num_classes=3).cuda()\n"),
          _file("inference/UNetInferenceAgent.py", INFERENCE_CALL,
                "            prediction = self.model(slc.to(\"cuda\"))\n"),
          _file("inference/UNetInferenceAgent.py", "    def single_volume_inference(self, volume):",
@@ -161,8 +161,8 @@ MISTAKES = (
     CourseSubmission("validation_on_training_data", "S2.08",
                      "validation loss computed on the training loader",
                      (_file("experiments/UNetExperiment.py",
-                            "for i, batch in enumerate(self.val_loader):",
-                            "for i, batch in enumerate(self.train_loader):"),)),
+                            "for batch_number, batch in enumerate(self.val_loader):",
+                            "for batch_number, batch in enumerate(self.train_loader):"),)),
     CourseSubmission("argmax_over_width", "S2.10", "the mask is the argmax over the wrong axis",
                      (_file("inference/UNetInferenceAgent.py",
                             "masks[i] = torch.argmax(prediction, dim=1)[0]",

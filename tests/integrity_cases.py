@@ -49,16 +49,17 @@ class Config:
 
 
 if __name__ == "__main__":
-    c = Config()
-    data = LoadHippocampusData(c.root_dir, y_shape=c.patch_size, z_shape=c.patch_size)
+    settings = Config()
+    data = LoadHippocampusData(settings.root_dir, settings.patch_size, settings.patch_size)
     keys = range(len(data))
-    split = dict()
-''' + SPLIT_MARK + '''    exp = UNetExperiment(c, split, data)
+    split = {}
+''' + SPLIT_MARK + '''    exp = UNetExperiment(settings, split, data)
     exp.run()
-    results_json = exp.run_test()
-    results_json["config"] = vars(c)
-    with open(os.path.join(exp.out_dir, "results.json"), "w") as out_file:
-        json.dump(results_json, out_file, indent=2)
+    report = exp.run_test()
+    report["config"] = dict(vars(settings))
+    report_path = os.path.join(exp.out_dir, "results.json")
+    with open(report_path, "w") as report_file:
+        report_file.write(json.dumps(report, indent=2))
 ''',
     "section2/src/utils/volume_stats.py": '''"""Overlap metrics of two label volumes."""
 import numpy as np
@@ -108,18 +109,16 @@ import torch.nn.functional as F
 class UNetExperiment:
     """One experiment: a model, its optimiser, the loaders and the result folder."""
     def __init__(self, config, split, dataset):
-        self.n_epochs = config.n_epochs
-        self.split = split
-        self.dataset = dataset
-        self.epoch = 0
-        self.name = config.name
+        self.name, self.n_epochs, self.epoch = config.name, config.n_epochs, 0
+        self.split, self.dataset = split, dataset
         stamp = time.strftime("%Y-%m-%d_%H%M", time.gmtime())
         self.out_dir = os.path.join(config.test_results_dir, f"{stamp}_{self.name}")
-        os.makedirs(self.out_dir, exist_ok=True)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not os.path.isdir(self.out_dir):
+            os.makedirs(self.out_dir)
+        self.device = torch.device("cpu" if not torch.cuda.is_available() else "cuda")
         self.model = None
         self.optimizer = None
-        self.loss_function = torch.nn.CrossEntropyLoss()
+        self.loss_function = torch.nn.CrossEntropyLoss(reduction="mean")
 
     def train(self):
         self.model.train()
@@ -150,7 +149,8 @@ class UNetExperiment:
         torch.save(self.model.state_dict(), os.path.join(self.out_dir, "model.pth"))
 
     def run(self):
-        for self.epoch in range(self.n_epochs):
+        for epoch in range(self.n_epochs):
+            self.epoch = epoch
             self.train()
             self.validate()
         self.save_model_parameters()
@@ -168,9 +168,9 @@ def _foreground(volume):
 
 
 def _check(a, b):
-    if len(a.shape) != 3 or len(b.shape) != 3:
+    if a.ndim != 3 or b.ndim != 3:
         raise Exception("Dice and Jaccard take 3-D volumes; shapes are {} and {}".format(a.shape, b.shape))
-    if a.shape != b.shape:
+    if np.shape(a) != np.shape(b):
         raise Exception("Dice and Jaccard need volumes of one shape; shapes are {} and {}".format(a.shape, b.shape))
 
 
@@ -178,10 +178,10 @@ def Dice3d(a, b):
     _check(a, b)
     fa, fb = _foreground(a), _foreground(b)
     intersection = np.sum(fa & fb)
-    volumes = np.sum(fa) + np.sum(fb)
-    if volumes == 0:
+    both_sizes = np.sum(fa) + np.sum(fb)
+    if not both_sizes:
         return 1.0
-    return float(2.0 * intersection / volumes)
+    return float(2.0 * intersection / both_sizes)
 
 
 def Jaccard3d(a, b):
@@ -362,7 +362,7 @@ def Jaccard3d(a, b):
 
 # dave: alice's work with every name of her own changed and the functions in another order.
 RENAMES = {"_foreground": "_mask_of", "_check": "_validate_pair", "fa": "mask_a",
-           "fb": "mask_b", "intersection": "overlap", "volumes": "sizes", "union": "combined",
+           "fb": "mask_b", "intersection": "overlap", "both_sizes": "sizes", "union": "combined",
            "tp": "true_pos", "fn": "false_neg", "tn": "true_neg", "fp": "false_pos",
            "reshaped_image": "padded", "rng": "generator", "order": "shuffled",
            "n_train": "train_count", "n_val": "val_count"}
