@@ -32,11 +32,11 @@ from matplotlib import image as mpl_image
 from nibabel.filebasedimages import ImageFileError
 
 from grader.layout import COURSE, KIT
+from grader.report import TEMPLATE_TEXT, headings
 from grader.submission import CodeUnderTest, find_real_data
 
 SECTION1, REPORT = "section1", "report"  # the deliverables whose layout is detected here
 KIT_EDA = "eda.py"  # the kit's section 1 module; the course has none
-KIT_TEMPLATE = Path(__file__).resolve().parents[1] / "section2" / "out" / "README.md"
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 NOTEBOOK_SUFFIXES = (".ipynb", ".py")  # the course accepts a .py copy of the notebook
@@ -64,10 +64,7 @@ class DeliverableError(ValueError):
 
 
 def _kit_template_headings() -> set[str]:
-    if not KIT_TEMPLATE.is_file():
-        return set()
-    return {line[3:].strip() for line in KIT_TEMPLATE.read_text().splitlines()
-            if line.startswith("## ")}
+    return set(headings(TEMPLATE_TEXT))
 
 
 def deliverable_layouts(code: CodeUnderTest) -> dict[str, str]:

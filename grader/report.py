@@ -19,6 +19,9 @@ import numpy as np
 from medpy.metric import binary
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "section2" / "out" / "README.md"
+# Read once, at import: the grader imports this module before a test body runs as the
+# student user (grader/conftest.py), who may not read the grader's source folder.
+TEMPLATE_TEXT = TEMPLATE.read_text() if TEMPLATE.is_file() else ""
 PLACEHOLDER = re.compile(r"<(?!!--|/?[a-z]+>|https?://)[^<>\n]{1,120}>")
 FIGURE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 # A slot of the template to fill, `<n>` included (PLACEHOLDER leaves out tag-like words).

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from grader import course_deliverables as course  # noqa: E402
 from grader.layout import detect_layout  # noqa: E402
+from grader.report import TEMPLATE_TEXT  # noqa: E402
 from grader.grade_all import STATUS_OK, grade_all, scores_by_task  # noqa: E402
 from grader.results import ResultsWriter, TestResult  # noqa: E402
 from grader.submission import CodeUnderTest  # noqa: E402
@@ -133,7 +134,7 @@ def test_eda_py_and_the_kits_report_template_are_the_kit_layout(tmp_path):
     (tmp_path / "section1").mkdir()
     (tmp_path / "section1" / "eda.py").write_text('"""My analysis."""\n')
     (tmp_path / "section2" / "out").mkdir(parents=True)
-    shutil.copyfile(course.KIT_TEMPLATE, tmp_path / "section2" / "out" / "README.md")
+    (tmp_path / "section2" / "out" / "README.md").write_text(TEMPLATE_TEXT)
     assert course.deliverable_layouts(code_of(tmp_path)) == {"section1": "kit", "report": "kit"}
 
 

@@ -51,7 +51,7 @@ def test_reference_upload_from_a_session_passes_every_report_check(tmp_path):
     out = reference_upload.build(tmp_path / "upload", data, session, [])
     assert (out / "section2" / "src" / "run_ml_pipeline.py").is_file()
     report = checks.load_report(out / "section2" / "out")
-    template = checks.TEMPLATE.read_text()
+    template = checks.TEMPLATE_TEXT
     assert checks.structure_problems(report, template) == []
     assert checks.figure_problems(report, template) == []
     assert checks.quote_problems(report) == []

@@ -123,7 +123,7 @@ def fill_report(out: Path, session: Path, command: str, seconds: float | None) -
     if not agreement.is_file():
         raise FileNotFoundError(f"{agreement} is missing: the report's third figure is the "
                                 "volume agreement plot that this kit's run_test writes")
-    text = checks.fill_template(checks.TEMPLATE.read_text(), results["overall"],
+    text = checks.fill_template(checks.TEMPLATE_TEXT, results["overall"],
                                 [*FIGURES, agreement.relative_to(out).as_posix()], answers,
                                 default="reference run of the kit's solution")
     (out / "README.md").write_text(text)

@@ -51,7 +51,7 @@ def build_example(root: Path) -> tuple[Path, Path]:
     figures = ["loss.png", "prediction.png", "volume_agreement.png"]
     for name in figures:
         plt.imsave(out / name, rng.random((8, 8)), cmap="gray")
-    template = checks.TEMPLATE.read_text()
+    template = checks.TEMPLATE_TEXT
     (out / "README.md").write_text(checks.fill_template(template, overall, figures))
     return out, labels
 
@@ -74,13 +74,13 @@ def load(out: Path | None) -> checks.Report:
 
 @pytest.mark.task("R2.01", points=2)
 def test_report_keeps_every_heading_and_fills_every_placeholder(handed_in):
-    problems = checks.structure_problems(load(handed_in[0]), checks.TEMPLATE.read_text())
+    problems = checks.structure_problems(load(handed_in[0]), checks.TEMPLATE_TEXT)
     assert not problems, "; ".join(problems)
 
 
 @pytest.mark.task("R2.01", points=2)
 def test_report_figures_are_referenced_and_handed_in(handed_in):
-    problems = checks.figure_problems(load(handed_in[0]), checks.TEMPLATE.read_text())
+    problems = checks.figure_problems(load(handed_in[0]), checks.TEMPLATE_TEXT)
     assert not problems, "; ".join(problems)
 
 
