@@ -30,16 +30,22 @@ def load(code, root, **reference) -> dict[str, dict]:
     return by_filename(loader.LoadHippocampusData(str(root), PATCH, PATCH))
 
 
-@pytest.mark.layout("course")
-@pytest.mark.task("S2.03", points=2)
-def test_course_loader_puts_every_volume_into_zero_to_one_whatever_its_scale(code, tmp_path):
+def load_extreme_scales(code, root) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Two raw volumes at the data set's intensity extremes, written to ``root`` and loaded
+    with the student's own normalisation: ({file name: raw}, {file name: loaded dict})."""
     rng = np.random.default_rng(1)
     # [2, 8, 8] int32 up to 1.7e6 and [3, 8, 8] float64 up to 120: the data set's extremes
     cases = {"hippocampus_010.nii.gz": rng.integers(30_000, 1_700_000, (2, PATCH, PATCH),
                                                     dtype=np.int32),
              "hippocampus_011.nii.gz": rng.uniform(4.0, 120.0, (3, PATCH, PATCH))}
-    write_training_set(tmp_path, {name: (raw, labels(raw.shape)) for name, raw in cases.items()})
-    data = load(code, tmp_path, normalize=False)
+    write_training_set(root, {name: (raw, labels(raw.shape)) for name, raw in cases.items()})
+    return cases, load(code, root, normalize=False)
+
+
+@pytest.mark.layout("course")
+@pytest.mark.task("S2.03", points=2)
+def test_course_loader_puts_every_volume_into_zero_to_one_whatever_its_scale(code, tmp_path):
+    cases, data = load_extreme_scales(code, tmp_path)
     for name, raw in cases.items():
         image = np.asarray(data[name]["image"])
         check(np.issubdtype(image.dtype, np.floating), "loaded images must be floating point")
@@ -53,13 +59,7 @@ def test_course_loader_puts_every_volume_into_zero_to_one_whatever_its_scale(cod
 @pytest.mark.layout("kit")
 @pytest.mark.task("S2.03", points=1)
 def test_loader_maps_every_volume_onto_zero_to_one_whatever_its_scale(code, tmp_path):
-    rng = np.random.default_rng(1)
-    # [2, 8, 8] int32 up to 1.7e6 and [3, 8, 8] float64 up to 120: the data set's extremes
-    cases = {"hippocampus_010.nii.gz": rng.integers(30_000, 1_700_000, (2, PATCH, PATCH),
-                                                    dtype=np.int32),
-             "hippocampus_011.nii.gz": rng.uniform(4.0, 120.0, (3, PATCH, PATCH))}
-    write_training_set(tmp_path, {name: (raw, labels(raw.shape)) for name, raw in cases.items()})
-    data = load(code, tmp_path, normalize=False)
+    cases, data = load_extreme_scales(code, tmp_path)
     for name, raw in cases.items():
         image = np.asarray(data[name]["image"])
         check(np.issubdtype(image.dtype, np.floating), "loaded images must be floating point")
