@@ -15,7 +15,20 @@ SOLUTION_SRC = REPO / "solution" / "section2" / "src"
 # The course code imports its packages as top-level names (from utils.utils import ...).
 sys.path.insert(0, str(SOLUTION_SRC))
 sys.path.insert(1, str(REPO))  # the grader package: one lookup of the real data for both
+from experiments.settings import Settings, build_settings  # noqa: E402
 from grader.submission import find_real_data, real_data_candidates  # noqa: E402
+
+# A U-Net and a run small enough to train in a second on the synthetic volumes, on the CPU.
+TINY_RUN = {"initial_filter_size": 4, "num_downs": 2, "patch_size": 32, "n_epochs": 2,
+            "batch_size": 4, "learning_rate": 0.01, "device": "cpu"}
+
+
+def tiny_settings(out_dir: Path, preset: str | None = None, **overrides) -> Settings:
+    """The pipeline's settings (``build_settings``, its one builder) for a test run writing
+    into ``out_dir``: ``TINY_RUN`` (or ``preset``), then ``overrides``."""
+    base = {} if preset is not None else TINY_RUN
+    return build_settings(None, preset, **{**base, "tensorboard_dir": str(out_dir / "runs"),
+                                            "out_dir": str(out_dir / "session"), **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,18 @@ the loader through model.pth to the agent."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_settings
 from torch import nn
 
 import run_ml_pipeline as pipeline
+from data_prep.augmentation import SliceAugmentation
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData
 from data_prep.SlicesDataset import ForegroundSliceSampler, SlicesDataset
-from data_prep.augmentation import SliceAugmentation
 from experiments.UNetExperiment import CrossEntropyDiceLoss, UNetExperiment
 from inference.UNetInferenceAgent import UNetInferenceAgent
 from networks.RecursiveUNet import UNet
@@ -106,23 +106,13 @@ def test_soft_dice_term_pulls_the_foreground_probability_towards_the_truth():
 
 # --- the experiment picks the recipe from its config ----------------------------------------
 
-def tiny_config(tmp_path: Path, **overrides) -> pipeline.Config:
-    config = pipeline.Config()
-    settings = {"initial_filter_size": 4, "num_downs": 2, "patch_size": 32, "n_epochs": 1,
-                "batch_size": 4, "learning_rate": 0.01, "device": "cpu",
-                "tensorboard_dir": str(tmp_path / "runs"), "out_dir": str(tmp_path / "session")}
-    for name, value in {**settings, **overrides}.items():
-        setattr(config, name, value)
-    return config
-
-
 SPLIT = {"train": [0], "val": [1], "test": [2]}
 
 
 def test_experiment_with_the_course_defaults_trains_on_every_slice_with_cross_entropy(
         tmp_path, synthetic_root):
     data = LoadHippocampusData(synthetic_root, 32, 32)
-    experiment = UNetExperiment(tiny_config(tmp_path), SPLIT, data)
+    experiment = UNetExperiment(tiny_settings(tmp_path, n_epochs=1), SPLIT, data)
     assert type(experiment.loss_function) is nn.CrossEntropyLoss
     assert len(experiment.train_loader.sampler) == len(data[0]["image"])
 
@@ -130,8 +120,8 @@ def test_experiment_with_the_course_defaults_trains_on_every_slice_with_cross_en
 def test_experiment_samples_slices_and_adds_the_dice_term_when_configured(tmp_path,
                                                                           synthetic_root):
     data = LoadHippocampusData(synthetic_root, 32, 32)
-    experiment = UNetExperiment(tiny_config(tmp_path, empty_slice_fraction=0.0,
-                                            dice_loss_weight=0.5), SPLIT, data)
+    experiment = UNetExperiment(tiny_settings(tmp_path, n_epochs=1, empty_slice_fraction=0.0,
+                                                dice_loss_weight=0.5), SPLIT, data)
     assert isinstance(experiment.loss_function, CrossEntropyDiceLoss)
     assert experiment.loss_function.dice_weight == 0.5
     foreground = int(data[0]["seg"].reshape(len(data[0]["seg"]), -1).any(axis=1).sum())
@@ -142,7 +132,7 @@ def test_experiment_samples_slices_and_adds_the_dice_term_when_configured(tmp_pa
 
 # --- a patch that is not square -------------------------------------------------------------
 
-def test_loader_pads_axis_2_to_the_patch_width(synthetic_root):
+def test_loader_pads_axis_2_to_z_shape(synthetic_root):
     data = LoadHippocampusData(synthetic_root, 32, 24)
     assert {volume["image"].shape[1:] for volume in data} == {(32, 24)}
     assert {volume["seg"].shape[1:] for volume in data} == {(32, 24)}
@@ -151,7 +141,7 @@ def test_loader_pads_axis_2_to_the_patch_width(synthetic_root):
 def test_agent_pads_an_unpadded_volume_to_a_patch_that_is_not_square():
     torch.manual_seed(0)
     model = UNet(initial_filter_size=4, num_downs=2)
-    agent = UNetInferenceAgent(model=model, patch_size=32, patch_width=24)
+    agent = UNetInferenceAgent(model=model, patch_size=(32, 24))
     assert agent.patch_shape == (32, 24)
     volume = np.random.default_rng(0).random((3, 20, 18)).astype(np.float32)
     labels = agent.single_volume_inference_unpadded(volume)
@@ -165,13 +155,13 @@ def test_agent_pads_an_unpadded_volume_to_a_patch_that_is_not_square():
 def test_a_run_on_a_64_x_48_patch_writes_a_model_file_that_brings_its_patch_along(
         tmp_path, synthetic_root):
     out_dir = tmp_path / "out"
-    results = pipeline.main(["--data-dir", str(synthetic_root), "--out-dir", str(out_dir),
-                             "--filters", "4", "--num-downs", "2", "--patch-size", "32",
-                             "--patch-width", "24", "--epochs", "1", "--batch-size", "4",
+    results = pipeline.main(["--data-dir", str(synthetic_root), "--test-results-dir",
+                             str(out_dir), "--filters", "4", "--num-downs", "2",
+                             "--patch-size", "32x24", "--epochs", "1", "--batch-size", "4",
                              "--empty-fraction", "0.5", "--dice-weight", "1", "--device",
                              "cpu", "--tensorboard-dir", str(out_dir / "runs")])
     [session] = [path for path in out_dir.iterdir() if path.name != "runs"]
-    assert json.loads((session / "config.json").read_text())["patch_width"] == 24
+    assert json.loads((session / "config.json").read_text())["patch_size"] == [32, 24]
     agent = UNetInferenceAgent(parameter_file_path=str(session / "model.pth"))
     assert agent.patch_shape == (32, 24)
     [row] = results["volume_stats"]  # the agent from model.pth alone reproduces the test Dice
@@ -181,7 +171,7 @@ def test_a_run_on_a_64_x_48_patch_writes_a_model_file_that_brings_its_patch_alon
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--patch-width", "44"], "--patch-width 44 must be divisible"),
+    (["--patch-size", "64x44"], "--patch-size 64x44: each size must be divisible"),
     (["--empty-fraction", "1.5"], "--empty-fraction: 1.5: expected a number in [0, 1]"),
 ])
 def test_invalid_recipe_flags_are_errors(argv, message, capsys):
@@ -193,7 +183,7 @@ def test_invalid_recipe_flags_are_errors(argv, message, capsys):
 def test_experiment_with_a_moving_average_validates_tests_and_saves_the_averaged_weights(
         tmp_path, synthetic_root):
     data = LoadHippocampusData(synthetic_root, 32, 32)
-    experiment = UNetExperiment(tiny_config(tmp_path, ema_decay=0.5), SPLIT, data)
+    experiment = UNetExperiment(tiny_settings(tmp_path, n_epochs=1, ema_decay=0.5), SPLIT, data)
     experiment.train()
     averaged, trained = experiment.evaluated_model, experiment.model
     assert averaged is not trained
@@ -207,8 +197,9 @@ def test_experiment_with_a_moving_average_validates_tests_and_saves_the_averaged
 
 def test_experiment_with_augment_transforms_its_training_batches(tmp_path, synthetic_root):
     data = LoadHippocampusData(synthetic_root, 32, 32)
-    plain = UNetExperiment(tiny_config(tmp_path / "plain"), SPLIT, data)
-    augmented = UNetExperiment(tiny_config(tmp_path / "aug", augment=True), SPLIT, data)
+    plain = UNetExperiment(tiny_settings(tmp_path / "plain", n_epochs=1), SPLIT, data)
+    augmented = UNetExperiment(tiny_settings(tmp_path / "aug", n_epochs=1, augment=True), SPLIT,
+                               data)
     assert isinstance(augmented.train_loader.collate_fn, SliceAugmentation)
     plain_batch = next(iter(plain.train_loader))
     augmented_batch = next(iter(augmented.train_loader))

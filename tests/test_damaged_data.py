@@ -10,15 +10,15 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_nifti
+
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData
 from inference.UNetInferenceAgent import UNetInferenceAgent
 from networks.RecursiveUNet import UNet
 
 DAMAGED_CASE = "hippocampus_003.nii.gz"  # a clean case of MSD Task04 (not a listed misfit)
 CLEAN_CASE = "hippocampus_004.nii.gz"
-PATCH = 64  # px: holds every MSD Task04 slice and divides by 2**2
+PATCH_SIZE = 64  # px: holds every MSD Task04 slice and divides by 2**2
 BAD_VALUES = pytest.mark.parametrize("bad_value", [np.inf, -np.inf, np.nan],
                                      ids=["inf", "minus-inf", "nan"])
 
@@ -42,7 +42,7 @@ def test_loader_skips_a_real_image_with_one_non_finite_voxel_naming_file_and_cou
         real_data_dir, tmp_path, caplog, bad_value):
     damaged_copy(real_data_dir, tmp_path, bad_value)
     with caplog.at_level(logging.WARNING):
-        data = LoadHippocampusData(tmp_path, PATCH, PATCH)
+        data = LoadHippocampusData(tmp_path, PATCH_SIZE, PATCH_SIZE)
     assert [volume["filename"] for volume in data] == [CLEAN_CASE]
     [warning] = [record.getMessage() for record in caplog.records
                  if record.levelno == logging.WARNING]
@@ -55,10 +55,11 @@ def test_inference_refuses_a_real_volume_with_one_non_finite_voxel(real_data_dir
                                                                     bad_value):
     image = damaged_copy(real_data_dir, tmp_path, bad_value)
     torch.manual_seed(0)
-    agent = UNetInferenceAgent(model=UNet(initial_filter_size=4, num_downs=2), patch_size=PATCH)
+    agent = UNetInferenceAgent(model=UNet(initial_filter_size=4, num_downs=2),
+                               patch_size=PATCH_SIZE)
     with pytest.raises(ValueError, match="1 non-finite voxel "):
         agent.single_volume_inference_unpadded(image)
-    padded = np.zeros((image.shape[0], PATCH, PATCH), np.float32)
+    padded = np.zeros((image.shape[0], PATCH_SIZE, PATCH_SIZE), np.float32)
     padded[:, 5, 5] = bad_value  # a caller that normalised and padded a damaged volume itself
     with pytest.raises(ValueError, match=f"{image.shape[0]} non-finite voxels"):
         agent.single_volume_inference(padded)

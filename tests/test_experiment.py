@@ -8,30 +8,23 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_RUN, tiny_settings
 
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData
-from experiments.UNetExperiment import (LAST_CHECKPOINT, NonFiniteLossError, UNetExperiment,
-                                       ema_warmup_decay)
-from run_ml_pipeline import Config
+from experiments.UNetExperiment import (
+    LAST_CHECKPOINT,
+    NonFiniteLossError,
+    UNetExperiment,
+    ema_warmup_decay,
+)
 from utils.volume_stats import volume_metrics
 
-PATCH = 32  # px: holds the 20 x 18 synthetic slices and divides by 2**2
-
-
-def tiny_config(out_dir: Path, **overrides) -> Config:
-    """A CPU configuration small enough to train in a second on the synthetic volumes."""
-    config = Config()
-    settings = {"initial_filter_size": 4, "num_downs": 2, "patch_size": PATCH, "n_epochs": 2,
-                "batch_size": 4, "learning_rate": 0.01, "device": "cpu",
-                "tensorboard_dir": str(out_dir / "runs"), "out_dir": str(out_dir / "session")}
-    for name, value in {**settings, **overrides}.items():
-        setattr(config, name, value)
-    return config
+PATCH_SIZE = TINY_RUN["patch_size"]  # px: holds the 20 x 18 synthetic slices, divides by 2**2
 
 
 @pytest.fixture
 def tiny_data(synthetic_root: Path) -> list[dict]:
-    return LoadHippocampusData(synthetic_root, PATCH, PATCH)
+    return LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE)
 
 
 SPLIT = {"train": [0], "val": [1], "test": [2]}
@@ -39,7 +32,7 @@ SPLIT = {"train": [0], "val": [1], "test": [2]}
 
 def new_experiment(tmp_path: Path, data: list[dict], seed: int = 0, **overrides) -> UNetExperiment:
     torch.manual_seed(seed)  # the weights' initialisation draws from the global generator
-    return UNetExperiment(tiny_config(tmp_path, **overrides), SPLIT, data)
+    return UNetExperiment(tiny_settings(tmp_path, **overrides), SPLIT, data)
 
 
 def test_training_lowers_the_loss_on_a_fixed_volume(tmp_path, tiny_data):
@@ -104,7 +97,7 @@ def test_resume_after_an_interrupted_epoch_matches_an_uninterrupted_run(tmp_path
     assert torch.load(last, weights_only=True)["epoch"] == 1
 
     torch.manual_seed(123)  # a different start: everything must come from the checkpoint
-    resumed = UNetExperiment(tiny_config(tmp_path / "cut", n_epochs=3, **recipe), SPLIT,
+    resumed = UNetExperiment(tiny_settings(tmp_path / "cut", n_epochs=3, **recipe), SPLIT,
                              tiny_data, resume_from=last)
     assert resumed.epoch == 1
     resumed.run()
@@ -119,7 +112,7 @@ def test_resume_refuses_a_checkpoint_of_another_architecture(tmp_path, tiny_data
     experiment = new_experiment(tmp_path, tiny_data, n_epochs=1)
     experiment.run()
     with pytest.raises(ValueError, match="U-Net"):
-        UNetExperiment(tiny_config(tmp_path / "other", initial_filter_size=8), SPLIT, tiny_data,
+        UNetExperiment(tiny_settings(tmp_path / "other", initial_filter_size=8), SPLIT, tiny_data,
                        resume_from=experiment.checkpoint_dir / LAST_CHECKPOINT)
 
 
@@ -177,7 +170,7 @@ def test_train_seconds_add_up_over_a_resumed_run(tmp_path, tiny_data, monkeypatc
     last = interrupted.checkpoint_dir / LAST_CHECKPOINT
     first_part = torch.load(last, weights_only=True)["train_seconds"]
     assert first_part > 0
-    resumed = UNetExperiment(tiny_config(tmp_path, n_epochs=2), SPLIT, tiny_data,
+    resumed = UNetExperiment(tiny_settings(tmp_path, n_epochs=2), SPLIT, tiny_data,
                              resume_from=last)
     assert resumed.train_seconds == first_part
     resumed.run()

@@ -9,16 +9,22 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_settings
 
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData
+from experiments.settings import PRESETS
 from experiments.UNetExperiment import VOLUME_AGREEMENT_PLOT, UNetExperiment
-from run_ml_pipeline import Config
-from utils.hippocampus_volume import (LIMITS_OF_AGREEMENT_SD, VOLUME_PARTS,
-                                      add_volume_agreement, compare_volumes_mm3,
-                                      label_volumes_mm3, plot_volume_agreement,
-                                      volume_agreement)
+from utils.hippocampus_volume import (
+    LIMITS_OF_AGREEMENT_SD,
+    VOLUME_PARTS,
+    add_volume_agreement,
+    compare_volumes_mm3,
+    label_volumes_mm3,
+    plot_volume_agreement,
+    volume_agreement,
+)
 
-CPU_PATCH = (64, 48)  # px, the cpu preset's patch: holds every MSD Task04 crop
+CPU_PATCH = PRESETS["cpu"]["patch_size"]  # px (rows, columns): holds every MSD Task04 crop
 REAL_SPLIT = {"train": [0], "val": [1], "test": [2, 3, 4]}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -122,14 +128,9 @@ def test_the_agreement_plot_marks_zero_the_bias_and_both_limits():
 # --- results.json of a test run on real volumes ------------------------------------------------
 
 def real_experiment(tmp_path: Path, data: list[dict]) -> UNetExperiment:
-    config = Config()
-    for name, value in {"initial_filter_size": 4, "num_downs": 3, "patch_size": CPU_PATCH[0],
-                        "patch_width": CPU_PATCH[1], "device": "cpu",
-                        "tensorboard_dir": str(tmp_path / "runs"),
-                        "out_dir": str(tmp_path / "session")}.items():
-        setattr(config, name, value)
     torch.manual_seed(0)
-    return UNetExperiment(config, REAL_SPLIT, data)
+    return UNetExperiment(tiny_settings(tmp_path, num_downs=3, patch_size=CPU_PATCH), REAL_SPLIT,
+                          data)
 
 
 @pytest.fixture(scope="module")

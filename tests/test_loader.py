@@ -11,13 +11,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_pair, write_nifti
 from torch.utils.data import DataLoader
 
-from conftest import synthetic_pair, write_nifti
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData, UnusablePairError
 from data_prep.SlicesDataset import SlicesDataset
 
-PATCH = 64  # px, the course patch size
+PATCH_SIZE = 64  # px, the course patch size
 LOGGER = "data_prep.HippocampusDatasetLoader"
 GOOD_NAMES = ["case_0.nii.gz", "case_1.nii.gz", "case_2.nii.gz"]  # what synthetic_root holds
 BAD = "bad.nii.gz"  # sorts after the good names
@@ -32,15 +32,15 @@ def loader_warnings(caplog) -> list[str]:
 # --- clean pairs ---------------------------------------------------------------------------
 
 def test_loader_returns_one_dict_per_pair_with_padded_float_image_and_uint8_seg(synthetic_root):
-    data = LoadHippocampusData(synthetic_root, PATCH, PATCH)
+    data = LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE)
     assert [volume["filename"] for volume in data] == GOOD_NAMES
     for case, volume in enumerate(data):
         raw_image, raw_seg = synthetic_pair(seed=case)  # [6, 20, 18]
         assert set(volume) >= {"image", "seg", "filename", "original_shape", "affine"}
         assert volume["image"].dtype == np.float32
-        assert volume["image"].shape == (6, PATCH, PATCH)
+        assert volume["image"].shape == (6, PATCH_SIZE, PATCH_SIZE)
         assert volume["seg"].dtype == np.uint8
-        assert volume["seg"].shape == (6, PATCH, PATCH)
+        assert volume["seg"].shape == (6, PATCH_SIZE, PATCH_SIZE)
         assert volume["original_shape"] == (6, 20, 18)
         np.testing.assert_array_equal(volume["affine"], np.eye(4))
         # Image: the whole volume rescaled by its own min and max.
@@ -54,7 +54,7 @@ def test_loader_returns_one_dict_per_pair_with_padded_float_image_and_uint8_seg(
 
 
 def test_loader_pads_image_and_seg_with_zeros_outside_the_original_volume(synthetic_root):
-    for volume in LoadHippocampusData(synthetic_root, PATCH, PATCH):
+    for volume in LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE):
         for key in ("image", "seg"):
             array = volume[key]  # [6, 64, 64], original [6, 20, 18] top-left
             assert (array[:, 20:, :] == 0).all(), key
@@ -67,7 +67,7 @@ def test_loader_keeps_the_affine_of_the_image_file(tmp_path):
     image, seg = synthetic_pair(seed=4)
     write_nifti(tmp_path / "images" / "a.nii.gz", image, affine)
     write_nifti(tmp_path / "labels" / "a.nii.gz", seg, affine)
-    (volume,) = LoadHippocampusData(tmp_path, PATCH, PATCH)
+    (volume,) = LoadHippocampusData(tmp_path, PATCH_SIZE, PATCH_SIZE)
     assert volume["affine"].dtype == np.float64
     np.testing.assert_allclose(volume["affine"], affine)
 
@@ -88,13 +88,13 @@ def test_loader_sorts_volumes_by_file_name(tmp_path):
                                                    (3, GOOD_NAMES), (10, GOOD_NAMES),
                                                    (None, GOOD_NAMES)])
 def test_loader_loads_at_most_max_volumes(synthetic_root, max_volumes, expected):
-    data = LoadHippocampusData(synthetic_root, PATCH, PATCH, max_volumes=max_volumes)
+    data = LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE, max_volumes=max_volumes)
     assert [volume["filename"] for volume in data] == expected
 
 
 def test_loader_warns_about_nothing_on_clean_pairs(synthetic_root, caplog):
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    LoadHippocampusData(synthetic_root, PATCH, PATCH)
+    LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE)
     assert loader_warnings(caplog) == []
 
 
@@ -103,7 +103,7 @@ def test_labels_stored_as_other_numeric_types_with_values_0_1_2_load_as_uint8(tm
     image, seg = synthetic_pair(seed=0)  # [6, 20, 18]
     write_nifti(tmp_path / "images" / "a.nii.gz", image)
     write_nifti(tmp_path / "labels" / "a.nii.gz", seg.astype(dtype))
-    (volume,) = LoadHippocampusData(tmp_path, PATCH, PATCH)
+    (volume,) = LoadHippocampusData(tmp_path, PATCH_SIZE, PATCH_SIZE)
     assert volume["seg"].dtype == np.uint8
     np.testing.assert_array_equal(volume["seg"][:, :20, :18], seg)
 
@@ -114,7 +114,7 @@ def test_images_stored_as_any_real_type_load_as_float32_in_zero_one(tmp_path, dt
     image = np.clip(image, 0, 255).astype(dtype)
     write_nifti(tmp_path / "images" / "a.nii.gz", image)
     write_nifti(tmp_path / "labels" / "a.nii.gz", seg)
-    (volume,) = LoadHippocampusData(tmp_path, PATCH, PATCH)
+    (volume,) = LoadHippocampusData(tmp_path, PATCH_SIZE, PATCH_SIZE)
     assert volume["image"].dtype == np.float32
     assert volume["image"].min() == 0.0 and volume["image"].max() == 1.0
 
@@ -200,7 +200,7 @@ def test_unusable_pair_is_skipped_with_one_warning_naming_file_and_reason(synthe
                                                                          kind, reason):
     make_defect(synthetic_root, kind)
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    data = LoadHippocampusData(synthetic_root, PATCH, PATCH)
+    data = LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE)
     assert [volume["filename"] for volume in data] == GOOD_NAMES
     (message,) = loader_warnings(caplog)
     assert BAD in message
@@ -211,7 +211,7 @@ def test_unusable_pair_is_skipped_with_one_warning_naming_file_and_reason(synthe
 def test_unusable_pair_raises_unusable_pair_error_when_strict(synthetic_root, kind, reason):
     make_defect(synthetic_root, kind)
     with pytest.raises(UnusablePairError, match=reason) as error:
-        LoadHippocampusData(synthetic_root, PATCH, PATCH, strict=True)
+        LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE, strict=True)
     assert BAD in str(error.value)
 
 
@@ -229,7 +229,7 @@ def test_several_unusable_pairs_give_one_warning_each(synthetic_root, caplog):
     write_nifti(synthetic_root / "images" / "flat.nii.gz", np.zeros(seg.shape, np.float32))
     write_nifti(synthetic_root / "labels" / "flat.nii.gz", seg)
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    data = LoadHippocampusData(synthetic_root, PATCH, PATCH)
+    data = LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE)
     assert [volume["filename"] for volume in data] == GOOD_NAMES
     messages = loader_warnings(caplog)
     assert len(messages) == 3
@@ -245,7 +245,7 @@ def test_missing_images_or_labels_folder_raises_file_not_found_naming_it(synthet
         path.unlink()
     folder.rmdir()
     with pytest.raises(FileNotFoundError, match=f"{folder}"):
-        LoadHippocampusData(synthetic_root, PATCH, PATCH)
+        LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE)
 
 
 def test_folder_with_no_usable_pair_raises(tmp_path, caplog):
@@ -254,7 +254,7 @@ def test_folder_with_no_usable_pair_raises(tmp_path, caplog):
     write_nifti(tmp_path / "labels" / "b.nii.gz", seg)
     caplog.set_level(logging.WARNING, logger=LOGGER)
     with pytest.raises(FileNotFoundError, match="no usable image/label pair"):
-        LoadHippocampusData(tmp_path, PATCH, PATCH)
+        LoadHippocampusData(tmp_path, PATCH_SIZE, PATCH_SIZE)
     assert len(loader_warnings(caplog)) == 2
 
 
@@ -262,7 +262,7 @@ def test_empty_course_folders_raise(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "labels").mkdir()
     with pytest.raises(FileNotFoundError, match="no usable image/label pair"):
-        LoadHippocampusData(tmp_path, PATCH, PATCH)
+        LoadHippocampusData(tmp_path, PATCH_SIZE, PATCH_SIZE)
 
 
 # --- SlicesDataset -------------------------------------------------------------------------
@@ -321,18 +321,18 @@ def test_slices_dataset_rejects_out_of_range_index(idx):
 
 
 def test_slices_dataset_batches_to_b_1_h_w_with_a_dataloader(synthetic_root):
-    data = LoadHippocampusData(synthetic_root, PATCH, PATCH)  # 3 volumes of 6 slices
+    data = LoadHippocampusData(synthetic_root, PATCH_SIZE, PATCH_SIZE)  # 3 volumes of 6 slices
     dataset = SlicesDataset(data)
     assert len(dataset) == 18
     batches = list(DataLoader(dataset, batch_size=4, shuffle=False))
     assert len(batches) == 5
     first = batches[0]
-    assert first["image"].shape == (4, 1, PATCH, PATCH)
+    assert first["image"].shape == (4, 1, PATCH_SIZE, PATCH_SIZE)
     assert first["image"].dtype == torch.float32
-    assert first["seg"].shape == (4, 1, PATCH, PATCH)
+    assert first["seg"].shape == (4, 1, PATCH_SIZE, PATCH_SIZE)
     assert first["seg"].dtype == torch.int64
     assert first["id"].tolist() == [0, 1, 2, 3]
-    assert batches[-1]["image"].shape == (2, 1, PATCH, PATCH)
+    assert batches[-1]["image"].shape == (2, 1, PATCH_SIZE, PATCH_SIZE)
     # Batch 1 holds slices 4, 5 of volume 0 and slices 0, 1 of volume 1.
     expected = np.concatenate([data[0]["seg"][4:6], data[1]["seg"][0:2]])[:, None]
     np.testing.assert_array_equal(batches[1]["seg"].numpy(), expected)
@@ -346,7 +346,7 @@ def test_real_data_loads_every_clean_pair_and_warns_for_exactly_the_three_misfit
     images = set(os.listdir(real_data_dir / "images"))
     labels = set(os.listdir(real_data_dir / "labels"))
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    data = LoadHippocampusData(real_data_dir, PATCH, PATCH)
+    data = LoadHippocampusData(real_data_dir, PATCH_SIZE, PATCH_SIZE)
     assert [volume["filename"] for volume in data] == sorted(images & labels)
     messages = loader_warnings(caplog)
     assert len(messages) == 3, messages
@@ -355,7 +355,7 @@ def test_real_data_loads_every_clean_pair_and_warns_for_exactly_the_three_misfit
         assert sum(misfit in message for message in messages) == 1, misfit
     for volume in data:
         image, seg = volume["image"], volume["seg"]
-        assert image.dtype == np.float32 and image.shape[1:] == (PATCH, PATCH)
+        assert image.dtype == np.float32 and image.shape[1:] == (PATCH_SIZE, PATCH_SIZE)
         assert image.min() == 0.0
         assert image.max() == 1.0, volume["filename"]
         assert seg.dtype == np.uint8

@@ -61,14 +61,15 @@ def test_split_of_fewer_than_three_volumes_raises():
         pipeline.split_indices(2, seed=0)
 
 
-def tiny_argv(data_dir: Path, out_dir: Path, *extra: str) -> list[str]:
-    return ["--data-dir", str(data_dir), "--out-dir", str(out_dir), "--filters", "4",
-            "--num-downs", "2", "--patch-size", "32", "--epochs", "2", "--batch-size", "4",
-            "--device", "cpu", "--tensorboard-dir", str(out_dir / "runs"), *extra]
+def tiny_argv(data_dir: Path, results_dir: Path, *extra: str) -> list[str]:
+    return ["--data-dir", str(data_dir), "--test-results-dir", str(results_dir),
+            "--filters", "4", "--num-downs", "2", "--patch-size", "32", "--epochs", "2",
+            "--batch-size", "4",
+            "--device", "cpu", "--tensorboard-dir", str(results_dir / "runs"), *extra]
 
 
-def only_session(out_dir: Path) -> Path:
-    [session] = [path for path in out_dir.iterdir() if path.name != "runs"]
+def only_session(results_dir: Path) -> Path:
+    [session] = [path for path in results_dir.iterdir() if path.name != "runs"]
     return session
 
 
@@ -96,19 +97,19 @@ def test_resume_latest_finishes_an_interrupted_run(tmp_path, synthetic_root, mon
         return original_validate(self)
 
     monkeypatch.setattr(UNetExperiment, "validate", validate_then_die)
-    out_dir = tmp_path / "out"
+    results_dir = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        pipeline.main(tiny_argv(synthetic_root, out_dir))
-    session = only_session(out_dir)
+        pipeline.main(tiny_argv(synthetic_root, results_dir))
+    session = only_session(results_dir)
     assert not (session / "results.json").exists()
-    results = pipeline.main(["--out-dir", str(out_dir), "--resume", "latest"])
+    results = pipeline.main(["--test-results-dir", str(results_dir), "--resume", "latest"])
     assert [row["epoch"] for row in results["history"]] == [1, 2]
     assert results["config"]["out_dir"] == str(session)
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        pipeline.parse_config(["--out-dir", str(tmp_path), "--resume", "latest"])
+        pipeline.parse_config(["--test-results-dir", str(tmp_path), "--resume", "latest"])
     assert "no session folder" in capsys.readouterr().err
 
 
@@ -116,12 +117,12 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
 @pytest.mark.slow
 def test_short_cpu_run_on_real_data_reaches_dice_and_keeps_its_results_consistent(
         tmp_path, real_data_dir):
-    out_dir = tmp_path / "out"
+    results_dir = tmp_path / "out"
     results = pipeline.main(["--preset", "cpu", "--data-dir", str(real_data_dir),
-                             "--out-dir", str(out_dir), "--max-volumes", "100", "--epochs", "6",
-                             "--batch-size", "16",
+                             "--test-results-dir", str(results_dir), "--max-volumes", "100",
+                             "--epochs", "6", "--batch-size", "16",
                              "--tensorboard-dir", str(tmp_path / "runs")])
-    session = only_session(out_dir)
+    session = only_session(results_dir)
     for name in SESSION_FILES:
         assert (session / name).is_file(), f"{name} missing"
     stats = results["volume_stats"]

@@ -12,16 +12,18 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_pair, write_nifti
 from matplotlib.image import imread
 
 import predict
-from conftest import synthetic_pair, write_nifti
+from experiments.settings import PRESETS
+from networks.model_file import model_file_contents, save_atomically
 from networks.RecursiveUNet import UNet
 from utils.hippocampus_volume import label_volumes_mm3
 
 CASES = ("hippocampus_001.nii.gz", "hippocampus_003.nii.gz", "hippocampus_004.nii.gz")
 TINY_UNET = {"num_classes": 3, "initial_filter_size": 4, "num_downs": 3}
-CPU_PATCH = (64, 48)  # px, the cpu preset's patch: holds every MSD Task04 crop
+CPU_PATCH = PRESETS["cpu"]["patch_size"]  # px (rows, columns): holds every MSD Task04 crop
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -58,8 +60,7 @@ def tiny_model_file(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     model = UNet(**TINY_UNET)
     path = tmp_path / "model.pth"
-    torch.save({"architecture": TINY_UNET, "state_dict": model.state_dict(),
-                "patch_size": CPU_PATCH[0], "patch_width": CPU_PATCH[1]}, path)
+    save_atomically(model_file_contents(TINY_UNET, model.state_dict(), CPU_PATCH), path)
     return path
 
 

@@ -12,25 +12,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, synthetic_pair, write_nifti
 
 import run_ml_pipeline as pipeline
-from conftest import REPO, synthetic_pair, write_nifti
+from experiments import settings
 from experiments.UNetExperiment import LAST_CHECKPOINT, NonFiniteLossError, UNetExperiment
 
 sys.path.insert(0, str(REPO / "tools"))
-import hippocampus_kit  # noqa: E402
+import hippocampus_kit
 
 SCRIPT_TIMEOUT_S = 120
 
 
-def tiny_argv(data_dir: Path, out_dir: Path, *extra: str) -> list[str]:
-    return ["--data-dir", str(data_dir), "--out-dir", str(out_dir), "--filters", "4",
-            "--num-downs", "2", "--patch-size", "32", "--epochs", "1", "--batch-size", "4",
-            "--device", "cpu", "--tensorboard-dir", str(out_dir.parent / "runs"), *extra]
+def tiny_argv(data_dir: Path, results_dir: Path, *extra: str) -> list[str]:
+    return ["--data-dir", str(data_dir), "--test-results-dir", str(results_dir),
+            "--filters", "4", "--num-downs", "2", "--patch-size", "32", "--epochs", "1",
+            "--batch-size", "4", "--device", "cpu",
+            "--tensorboard-dir", str(results_dir.parent / "runs"), *extra]
 
 
-def sessions(out_dir: Path) -> list[Path]:
-    return sorted(out_dir.iterdir()) if out_dir.is_dir() else []
+def sessions(results_dir: Path) -> list[Path]:
+    return sorted(results_dir.iterdir()) if results_dir.is_dir() else []
 
 
 @pytest.mark.parametrize("flag, value, allowed", [
@@ -69,9 +71,9 @@ def test_a_missing_or_empty_data_folder_is_one_error_line_and_leaves_no_session_
 
 
 def test_two_runs_in_the_same_second_with_one_name_get_two_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline.time, "strftime", lambda fmt: "2026-01-01_120000")
-    first = pipeline.new_session(tmp_path, "Basic_unet")
-    second = pipeline.new_session(tmp_path, "Basic_unet")
+    monkeypatch.setattr(settings.time, "strftime", lambda fmt: "2026-01-01_120000")
+    first = settings.new_session(tmp_path, "Basic_unet")
+    second = settings.new_session(tmp_path, "Basic_unet")
     assert first != second and first.is_dir() and second.is_dir()
     assert sorted([first, second]) == [first, second]  # "latest" is the second
 
@@ -100,7 +102,7 @@ def test_write_json_refuses_an_infinite_number(tmp_path):
         pipeline.write_json({"dice": float("inf")}, tmp_path / "bad.json")
 
 
-def interrupted_session(data: Path, out_dir: Path, monkeypatch, *extra: str) -> Path:
+def interrupted_session(data: Path, results_dir: Path, monkeypatch, *extra: str) -> Path:
     """A session killed after its first epoch's checkpoint, in its second epoch."""
     original_validate = UNetExperiment.validate
     calls = {"n": 0}
@@ -113,22 +115,22 @@ def interrupted_session(data: Path, out_dir: Path, monkeypatch, *extra: str) -> 
 
     with monkeypatch.context() as patch:
         patch.setattr(UNetExperiment, "validate", validate_then_die)
-        before = set(sessions(out_dir))
+        before = set(sessions(results_dir))
         with pytest.raises(KeyboardInterrupt):
-            pipeline.main(tiny_argv(data, out_dir, "--epochs", "2", *extra))
-    [session] = set(sessions(out_dir)) - before
+            pipeline.main(tiny_argv(data, results_dir, "--epochs", "2", *extra))
+    [session] = set(sessions(results_dir)) - before
     return session
 
 
 def test_resume_latest_refuses_a_newest_session_without_checkpoint_instead_of_an_older_one(
         tmp_path, synthetic_root, monkeypatch, capsys):
-    out_dir = tmp_path / "out"
-    older = interrupted_session(synthetic_root, out_dir, monkeypatch)
-    newest = out_dir / "2999-01-01_000000_Basic_unet"  # killed in its first epoch
+    results_dir = tmp_path / "out"
+    older = interrupted_session(synthetic_root, results_dir, monkeypatch)
+    newest = results_dir / "2999-01-01_000000_Basic_unet"  # killed in its first epoch
     newest.mkdir()
     (newest / "config.json").write_text("{}")
     with pytest.raises(SystemExit) as exit_info:
-        pipeline.parse_config(["--out-dir", str(out_dir), "--resume", "latest"])
+        pipeline.parse_config(["--test-results-dir", str(results_dir), "--resume", "latest"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert str(newest) in error and "no checkpoints/last.pth" in error
@@ -138,33 +140,33 @@ def test_resume_latest_refuses_a_newest_session_without_checkpoint_instead_of_an
 def test_resume_refuses_a_finished_session(tmp_path, synthetic_root, capsys):
     pipeline.main(tiny_argv(synthetic_root, tmp_path / "out"))
     with pytest.raises(SystemExit):
-        pipeline.parse_config(["--out-dir", str(tmp_path / "out"), "--resume", "latest"])
+        pipeline.parse_config(["--test-results-dir", str(tmp_path / "out"), "--resume", "latest"])
     assert "is finished" in capsys.readouterr().err
 
 
 def test_resume_with_flags_that_change_the_saved_settings_is_an_error_naming_them(
         tmp_path, synthetic_root, monkeypatch, capsys):
-    out_dir = tmp_path / "out"
-    interrupted_session(synthetic_root, out_dir, monkeypatch)
+    results_dir = tmp_path / "out"
+    interrupted_session(synthetic_root, results_dir, monkeypatch)
     with pytest.raises(SystemExit) as exit_info:
-        pipeline.parse_config(["--out-dir", str(out_dir), "--resume", "latest",
+        pipeline.parse_config(["--test-results-dir", str(results_dir), "--resume", "latest",
                                "--epochs", "6", "--filters", "32"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert "--epochs sets n_epochs to 6, the session has 2" in error
     assert "--filters sets initial_filter_size to 32, the session has 4" in error
-    config, _ = pipeline.parse_config(["--out-dir", str(out_dir), "--resume", "latest",
+    config, _ = pipeline.parse_config(["--test-results-dir", str(results_dir), "--resume", "latest",
                                        "--epochs", "2", "--device", "cpu"])  # same, or movable
     assert config.n_epochs == 2
 
 
 def test_resumed_run_reports_the_training_seconds_of_both_parts(tmp_path, synthetic_root,
                                                                  monkeypatch):
-    out_dir = tmp_path / "out"
-    session = interrupted_session(synthetic_root, out_dir, monkeypatch)
+    results_dir = tmp_path / "out"
+    session = interrupted_session(synthetic_root, results_dir, monkeypatch)
     first_part = torch.load(session / "checkpoints" / LAST_CHECKPOINT,
                             weights_only=True)["train_seconds"]
-    results = pipeline.main(["--out-dir", str(out_dir), "--resume", "latest"])
+    results = pipeline.main(["--test-results-dir", str(results_dir), "--resume", "latest"])
     assert results["train_seconds"] > first_part > 0
 
 

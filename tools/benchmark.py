@@ -99,11 +99,13 @@ def time_predict(experiment, data_dir: Path, out_dir: Path) -> tuple[float, floa
     """
     import nibabel as nib
     import numpy as np
+
     import predict
     from inference.UNetInferenceAgent import UNetInferenceAgent
+    from networks.model_file import MODEL_FILE
 
     experiment.save_model_parameters()
-    agent = UNetInferenceAgent(parameter_file_path=str(experiment.out_dir / "model.pth"),
+    agent = UNetInferenceAgent(parameter_file_path=experiment.out_dir / MODEL_FILE,
                                device=experiment.device)
     scans = sorted((data_dir / "images").glob("*.nii.gz"))[:PREDICT_SCANS]
     predict.segment_scan(scans[0], agent, out_dir)  # warm-up
@@ -136,7 +138,9 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
     sys.path.insert(0, str(args.src.resolve()))
     import run_ml_pipeline as pipeline
     from data_prep.HippocampusDatasetLoader import LoadHippocampusData
+    from experiments.settings import build_settings
     from experiments.UNetExperiment import UNetExperiment
+    from utils.utils import patch_shape
 
     devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     data_dir = args.data_dir or Path(pipeline.Config().root_dir)
@@ -148,12 +152,10 @@ def measure(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
           f"{'slices/s':>9} {'s/epoch':>12} {'ms/volume':>10}")
     for device in devices:
         for preset in args.configs:
-            config = pipeline.Config()
-            for name, value in pipeline.PRESETS[preset].items():
-                setattr(config, name, value)
-            config.device, config.out_dir = device, str(args.out_dir)
-            config.tensorboard_dir = str(args.out_dir / "runs")
-            patch = (config.patch_size, config.patch_width or config.patch_size)
+            config = build_settings(pipeline.Config(), preset, device=device,
+                                    out_dir=str(args.out_dir),
+                                    tensorboard_dir=str(args.out_dir / "runs"))
+            patch = patch_shape(config.patch_size)
             if patch not in loaded:
                 start = time.perf_counter()
                 volumes = LoadHippocampusData(data_dir, *patch)

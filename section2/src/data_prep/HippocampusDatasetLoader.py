@@ -72,7 +72,7 @@ def load_pair(image_path: Path, label_path: Path, y_shape: int, z_shape: int) ->
     if image.shape[1] > y_shape or image.shape[2] > z_shape:
         raise UnusablePairError(f"{image_path.name}: in-plane size {image.shape[1:]} exceeds "
                                 f"the patch size ({y_shape}, {z_shape}); raise --patch-size "
-                                "(or --patch-width for axis 2)")
+                                "(ROWSxCOLUMNS for a patch that is not square)")
     try:
         image = normalize_intensity(image)
     except ValueError as err:

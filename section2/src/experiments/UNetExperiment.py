@@ -9,7 +9,6 @@ A checkpoint is written atomically at the end of every epoch; ``resume_from`` co
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -22,13 +21,27 @@ from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from data_prep.SlicesDataset import ForegroundSliceSampler, SlicesDataset
 from data_prep.augmentation import SliceAugmentation
-from inference.UNetInferenceAgent import UNetInferenceAgent, build_model
+from data_prep.SlicesDataset import ForegroundSliceSampler, SlicesDataset
+from experiments.settings import new_session, resolve_settings
+from inference.UNetInferenceAgent import UNetInferenceAgent
+from networks.model_file import (
+    MODEL_FILE,
+    build_model,
+    model_file_contents,
+    read_model_file,
+    save_atomically,
+)
 from utils.hippocampus_volume import add_volume_agreement, plot_volume_agreement
-from utils.utils import (NUM_CLASSES, TRAIN_LOSS_TAG, add_tensorboard_layout,
-                         log_scalars_to_tensorboard, log_to_tensorboard,
-                         log_validation_to_tensorboard)
+from utils.utils import (
+    NUM_CLASSES,
+    TRAIN_LOSS_TAG,
+    add_tensorboard_layout,
+    log_scalars_to_tensorboard,
+    log_to_tensorboard,
+    log_validation_to_tensorboard,
+    patch_shape,
+)
 from utils.volume_stats import Dice3d, volume_metrics
 
 logger = logging.getLogger(__name__)
@@ -39,7 +52,6 @@ IMAGES_EVERY_BATCHES = 100
 WARMUP_FRACTION = 0.1  # share of the one-cycle schedule spent raising the rate
 LAST_CHECKPOINT = "last.pth"
 BEST_CHECKPOINT = "best.pth"
-MODEL_FILE = "model.pth"
 VOLUME_AGREEMENT_PLOT = "volume_agreement.png"  # Bland-Altman plot of the test volumes
 SOFT_DICE_SMOOTHING = 1.0  # voxels added to the soft Dice's numerator and denominator
 # Warm-up of the moving average's decay, min(decay, (1 + t) / (EMA_WARMUP_STEPS + t)) after t
@@ -75,7 +87,7 @@ def warmed_up_ema(decay: float):
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor],
                n_averaged: torch.Tensor) -> None:
         weight = 1.0 - ema_warmup_decay(decay, int(n_averaged))
-        for average, live in zip(averaged, current):
+        for average, live in zip(averaged, current, strict=True):
             average.lerp_(live, weight)
 
     return update
@@ -92,16 +104,6 @@ def choose_device(requested: str = "auto") -> torch.device:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {requested} asked for, but torch sees no CUDA device")
     return torch.device(requested)
-
-
-def atomic_save(obj: dict, path: Path) -> None:
-    """Write ``obj`` with torch.save to a temporary file, then rename it onto ``path``.
-
-    A kill at any moment leaves either the previous file or the new one, never half of one.
-    """
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(obj, temporary)
-    os.replace(temporary, path)
 
 
 class CrossEntropyDiceLoss(nn.Module):
@@ -140,11 +142,10 @@ class UNetExperiment:
     """One training run: model, optimiser, schedule, data loaders, logs and checkpoints.
 
     Args:
-        config: a ``Config`` (see run_ml_pipeline.py); reads ``n_epochs``, ``learning_rate``,
-            ``batch_size``, ``patch_size``, ``initial_filter_size``, ``num_downs``, ``device``,
-            ``seed``, ``out_dir`` (or ``test_results_dir`` and ``name``), ``tensorboard_dir``,
-            ``max_batches_per_epoch``, ``patch_width``, ``empty_slice_fraction``, ``augment``,
-            ``dice_loss_weight`` and ``ema_decay`` (the last eight optional).
+        config: the run's settings: a ``Config`` (see run_ml_pipeline.py) or any object with
+            the course Config's attributes; it is read once with ``resolve_settings``
+            (experiments/settings.py), which gives every setting it lacks its default. Without
+            ``out_dir``, the session folder is a new ``<time>_<name>`` in ``test_results_dir``.
         split: ``{"train": [...], "val": [...], "test": [...]}`` indices into ``dataset``.
         dataset: volumes from ``LoadHippocampusData``.
         resume_from: a checkpoint written by this class to continue from.
@@ -152,45 +153,38 @@ class UNetExperiment:
 
     def __init__(self, config, split: dict, dataset: list[dict],
                  resume_from: str | Path | None = None) -> None:
-        self.config = config
+        self.config = config = resolve_settings(config)
         self.split = split
         self.dataset = dataset
         self.n_epochs = config.n_epochs
         self.epoch = 0  # epochs completed
-        self.device = choose_device(getattr(config, "device", "auto"))
-        out_dir = getattr(config, "out_dir", None)
-        if out_dir is None:
-            stamp = time.strftime("%Y-%m-%d_%H%M%S")
-            out_dir = Path(config.test_results_dir) / f"{stamp}_{config.name}"
-        self.out_dir = Path(out_dir)
+        self.device = choose_device(config.device)
+        self.out_dir = (Path(config.out_dir) if config.out_dir is not None
+                        else new_session(Path(config.test_results_dir), config.name))
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
-        generator = torch.Generator().manual_seed(getattr(config, "seed", 0))
+        generator = torch.Generator().manual_seed(config.seed)
         train_slices = SlicesDataset([dataset[i] for i in split["train"]])
-        empty_fraction = getattr(config, "empty_slice_fraction", 1.0)
-        sampler = (ForegroundSliceSampler(train_slices, empty_fraction, generator)
-                   if empty_fraction < 1.0 else RandomSampler(train_slices, generator=generator))
-        augmentation = (SliceAugmentation(generator=generator)
-                        if getattr(config, "augment", False) else None)
+        sampler = (ForegroundSliceSampler(train_slices, config.empty_slice_fraction, generator)
+                   if config.empty_slice_fraction < 1.0
+                   else RandomSampler(train_slices, generator=generator))
+        augmentation = SliceAugmentation(generator=generator) if config.augment else None
         self.train_loader = DataLoader(train_slices, batch_size=config.batch_size,
                                        sampler=sampler, collate_fn=augmentation)
         self.shuffle_generator = generator
 
-        self.architecture = {
-            "num_classes": NUM_CLASSES, "in_channels": 1,
-            "initial_filter_size": getattr(config, "initial_filter_size", 64),
-            "num_downs": getattr(config, "num_downs", 4),
-        }
+        self.architecture = {"num_classes": NUM_CLASSES, "in_channels": 1,
+                             "initial_filter_size": config.initial_filter_size,
+                             "num_downs": config.num_downs}
         self.model = build_model(self.architecture).to(self.device)
-        dice_weight = getattr(config, "dice_loss_weight", 0.0)
-        self.loss_function = (CrossEntropyDiceLoss(dice_weight) if dice_weight
-                              else nn.CrossEntropyLoss())
+        self.loss_function = (CrossEntropyDiceLoss(config.dice_loss_weight)
+                              if config.dice_loss_weight else nn.CrossEntropyLoss())
         # An exponential moving average of the weights (Polyak and Juditsky, 1992), updated
         # after every step, is what validation, testing and model.pth use when configured.
-        decay = getattr(config, "ema_decay", 0.0)
-        self.averaged_model = (AveragedModel(self.model, multi_avg_fn=warmed_up_ema(decay))
-                               if decay else None)
+        self.averaged_model = (AveragedModel(self.model,
+                                             multi_avg_fn=warmed_up_ema(config.ema_decay))
+                               if config.ema_decay else None)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.learning_rate, pct_start=WARMUP_FRACTION,
@@ -201,7 +195,7 @@ class UNetExperiment:
         self.train_seconds = 0.0  # training and validation time, summed over resumed parts
         if resume_from is not None:
             self.load_checkpoint(resume_from)
-        tensorboard_dir = Path(getattr(config, "tensorboard_dir", "runs")) / self.out_dir.name
+        tensorboard_dir = Path(config.tensorboard_dir) / self.out_dir.name
         self.tensorboard_writer = SummaryWriter(log_dir=str(tensorboard_dir),
                                                 purge_step=self.global_step or None)
         add_tensorboard_layout(self.tensorboard_writer)
@@ -219,7 +213,7 @@ class UNetExperiment:
         """
         self.model.train()
         losses = []
-        max_batches = getattr(self.config, "max_batches_per_epoch", None)
+        max_batches = self.config.max_batches_per_epoch
         batches = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1} train", leave=False,
                        disable=None, unit="batch")
         for batch in batches:
@@ -316,8 +310,9 @@ class UNetExperiment:
                                           self.global_step)
             if val_dice > self.best_val_dice:
                 self.best_val_dice = val_dice
-                atomic_save(self.model_file_contents(), self.checkpoint_dir / BEST_CHECKPOINT)
-            atomic_save(self.checkpoint(), self.checkpoint_dir / LAST_CHECKPOINT)
+                save_atomically(self.model_file_contents(),
+                                self.checkpoint_dir / BEST_CHECKPOINT)
+            save_atomically(self.checkpoint(), self.checkpoint_dir / LAST_CHECKPOINT)
             logger.info("epoch %3d/%d | train loss %.4f | val loss %.4f | val Dice %.4f | %.1f s",
                         self.epoch, self.n_epochs, train_loss, val_loss, val_dice, seconds)
         self.tensorboard_writer.flush()
@@ -336,16 +331,14 @@ class UNetExperiment:
     def inference_agent(self) -> UNetInferenceAgent:
         """An inference agent over this experiment's evaluated model, device and patch."""
         return UNetInferenceAgent(model=self.evaluated_model, device=self.device,
-                                  patch_size=self.config.patch_size,
-                                  patch_width=getattr(self.config, "patch_width", None))
+                                  patch_size=self.config.patch_size)
 
     # -- persistence ------------------------------------------------------------------------
     def model_file_contents(self) -> dict:
-        """The architecture and weights: everything ``UNetInferenceAgent`` needs."""
-        return {"architecture": dict(self.architecture),
-                "state_dict": self.evaluated_model.state_dict(),
-                "patch_size": self.config.patch_size,
-                "patch_width": getattr(self.config, "patch_width", None)}
+        """The model file of the evaluated weights (see networks/model_file.py): everything
+        ``UNetInferenceAgent`` needs."""
+        return model_file_contents(self.architecture, self.evaluated_model.state_dict(),
+                                   patch_shape(self.config.patch_size))
 
     def checkpoint(self) -> dict:
         """Everything needed to continue training exactly where it stopped."""
@@ -389,19 +382,17 @@ class UNetExperiment:
 
     def save_model_parameters(self) -> None:
         """Write the architecture and weights to ``out_dir/model.pth`` (atomically)."""
-        atomic_save(self.model_file_contents(), self.out_dir / MODEL_FILE)
+        save_atomically(self.model_file_contents(), self.out_dir / MODEL_FILE)
 
     def load_model_parameters(self, path: str | Path = "") -> None:
         """Load weights from ``path`` (default ``out_dir/model.pth``) into the evaluated model.
 
         Raises:
             FileNotFoundError: when the file does not exist.
+            ValueError: as ``read_model_file``: not a model file, or weights that do not fit.
         """
-        path = Path(path) if path else self.out_dir / MODEL_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"model parameters {path} do not exist")
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        self.evaluated_model.load_state_dict(state["state_dict"])
+        _, saved = read_model_file(path or self.out_dir / MODEL_FILE, self.device)
+        self.evaluated_model.load_state_dict(saved["state_dict"])
 
     # -- testing ----------------------------------------------------------------------------
     def run_test(self) -> dict:

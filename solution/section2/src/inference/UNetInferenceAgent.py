@@ -2,94 +2,43 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from networks.RecursiveUNet import UNet
-from utils.utils import med_reshape, normalize_intensity, require_finite
+from networks.model_file import read_model_file
+from utils.utils import med_reshape, normalize_intensity, patch_shape, require_finite
 
 INFERENCE_BATCH_SIZE = 64  # slices per forward pass: a whole volume (<= 43 slices) at once
-DEFAULT_PATCH_SIZE = 64  # px, the course's patch
-
-
-def build_model(architecture: dict) -> UNet:
-    """Build the U-Net described by a checkpoint's ``architecture`` dict (UNet's kwargs)."""
-    return UNet(**architecture)
-
-
-def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, dict]:
-    """Load a ``model.pth`` written by ``UNetExperiment.save_model_parameters``.
-
-    Args:
-        path: file holding ``{"architecture": UNet kwargs, "state_dict": weights}``, and
-            the ``patch_size`` (and ``patch_width``) the model was trained on.
-        device: where to put the model.
-
-    Returns:
-        (the U-Net with its weights, on ``device``, in eval mode; the file's whole dict).
-
-    Raises:
-        FileNotFoundError: when ``path`` does not exist.
-        ValueError: when the file is not a PyTorch file, lacks those keys, or its weights do
-            not fit its architecture.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; train a model first")
-    try:
-        saved = torch.load(path, map_location=device, weights_only=True)
-    # What torch.load raises on a file that is not a PyTorch archive, or a damaged one.
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, KeyError) as err:
-        raise ValueError(f"{path} is not a readable PyTorch file: {err!r}") from err
-    if not isinstance(saved, dict) or not {"architecture", "state_dict"} <= saved.keys():
-        raise ValueError(f"{path} lacks 'architecture' and 'state_dict'; write it with "
-                         "UNetExperiment.save_model_parameters")
-    model = build_model(saved["architecture"])
-    try:
-        model.load_state_dict(saved["state_dict"])
-    except RuntimeError as err:
-        raise ValueError(f"{path}: the weights do not fit the U-Net {saved['architecture']}: "
-                         f"{err}") from err
-    return model.to(device).eval(), saved
-
-
-def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> UNet:
-    """The U-Net of a ``model.pth``, on ``device``, in eval mode (see ``read_model_file``).
-
-    Raises:
-        FileNotFoundError, ValueError: as ``read_model_file``.
-    """
-    return read_model_file(path, device)[0]
+COURSE_PATCH_SIZE = 64  # px, the course's patch: for a model given without its model file
 
 
 class UNetInferenceAgent:
     """Runs a U-Net over whole volumes.
 
     Args:
-        parameter_file_path: a ``model.pth`` to load; used when ``model`` is None.
+        parameter_file_path: a ``model.pth`` to load (networks/model_file.py); used when
+            ``model`` is None.
         model: an already built U-Net (e.g. the one just trained).
         device: torch device for inference.
-        patch_size: px, the axis-1 size (and the axis-2 size unless ``patch_width`` is set)
-            of the patch the model was trained on; volumes are padded to it. None: the
-            model.pth's own patch, or 64 for a ``model``.
+        patch_size: px of the patch the model was trained on, which volumes are padded to:
+            one int for a square patch, or (rows, columns). None: the model.pth's own patch,
+            or the course's 64 for a ``model``.
         batch_size: slices per forward pass.
-        patch_width: px, the axis-2 size of a patch that is not square. None: the model.pth's
-            own, or ``patch_size``.
 
     Attributes:
-        patch_shape: (rows, columns) of the padded axis-0 slices, e.g. (64, 64).
+        patch_shape: (rows, columns) in px of the padded axis-0 slices, e.g. (64, 64).
 
     Raises:
         ValueError: when neither a model nor a parameter file is given.
     """
 
-    def __init__(self, parameter_file_path: str = "", model: nn.Module | None = None,
-                 device: str | torch.device = "cpu", patch_size: int | None = None,
-                 batch_size: int = INFERENCE_BATCH_SIZE, patch_width: int | None = None) -> None:
+    def __init__(self, parameter_file_path: str | Path = "", model: nn.Module | None = None,
+                 device: str | torch.device = "cpu",
+                 patch_size: int | tuple[int, int] | None = None,
+                 batch_size: int = INFERENCE_BATCH_SIZE) -> None:
         saved = {}
         if model is None:
             if not parameter_file_path:
@@ -98,10 +47,9 @@ class UNetInferenceAgent:
         self.model = model.to(device)
         self.device = torch.device(device)
         if patch_size is None:  # the patch the model file was trained on, else the course's
-            patch_size = saved.get("patch_size", DEFAULT_PATCH_SIZE)
-            patch_width = patch_width or saved.get("patch_width")
+            patch_size = saved.get("patch_shape", COURSE_PATCH_SIZE)
         self.patch_size = patch_size
-        self.patch_shape = (patch_size, patch_width or patch_size)
+        self.patch_shape = patch_shape(patch_size)
         self.batch_size = batch_size
 
     def predict_logits(self, volume: np.ndarray) -> torch.Tensor:

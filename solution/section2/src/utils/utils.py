@@ -1,6 +1,7 @@
 """Array helpers shared by the loader, the training loop and the inference agent.
 
-``med_reshape`` pads a volume into the fixed in-plane patch the U-Net expects;
+``med_reshape`` pads a volume into the fixed in-plane patch the U-Net expects (``patch_shape``
+reads the patch from the course's ``patch_size``);
 ``normalize_intensity`` is the one intensity normalisation used in training and inference;
 the rest draws slices for TensorBoard and for the report.
 """
@@ -13,9 +14,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no screen needed: figures go to files and TensorBoard
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,29 @@ TENSORBOARD_LAYOUT = {
 }
 
 
+def patch_shape(patch_size: int | tuple[int, int]) -> tuple[int, int]:
+    """The (rows, columns) in px of the padded axis-0 slices, from a ``patch_size``.
+
+    Args:
+        patch_size: px; one int for a square patch (the course's 64), or (rows, columns)
+            for a patch that is not square (a list, as JSON stores a pair, works too).
+
+    Returns:
+        (rows, columns), two ints.
+
+    Raises:
+        ValueError: when ``patch_size`` is neither an int nor a pair of ints.
+    """
+    if isinstance(patch_size, (int, np.integer)):
+        return int(patch_size), int(patch_size)
+    try:
+        rows, columns = (int(size) for size in patch_size)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"patch_size {patch_size!r}: expected px as one int or a pair "
+                         "(rows, columns)") from err
+    return rows, columns
+
+
 def med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
     """Pad ``image`` with zeros to ``new_shape``, keeping it in the top-left corner.
 
@@ -64,7 +88,7 @@ def med_reshape(image: np.ndarray, new_shape: tuple[int, ...]) -> np.ndarray:
     if image.ndim != len(new_shape):
         raise ValueError(f"cannot pad an array of rank {image.ndim} {image.shape} "
                          f"to rank {len(new_shape)} {new_shape}")
-    if any(old > new for old, new in zip(image.shape, new_shape)):
+    if any(old > new for old, new in zip(image.shape, new_shape, strict=True)):
         raise ValueError(f"array shape {image.shape} is larger than the target {new_shape}; "
                          "raise the patch size or crop the volume")
     # TASK S2.04: Pad `image` with zeros to `new_shape`, keeping it in the top-left corner.
@@ -156,7 +180,7 @@ def mpl_image_grid(images: np.ndarray | torch.Tensor) -> plt.Figure:
     figure, axes = plt.subplots(side, side, figsize=(2 * side, 2 * side), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, image in zip(axes.flat, images):
+    for axis, image in zip(axes.flat, images, strict=False):
         axis.imshow(image, cmap="gray")
     figure.tight_layout()
     return figure
