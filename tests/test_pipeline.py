@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
 import pytest
 
 import run_ml_pipeline as pipeline
+import settings_table
+from experiments.settings import (
+    PRESETS,
+    Settings,
+    build_settings,
+    flag_fields,
+    format_value,
+    resolve_settings,
+)
 from utils.volume_stats import Dice3d, Jaccard3d
 
 SESSION_FILES = ("config.json", "split.json", "model.pth", "results.json", "pipeline.log",
@@ -21,6 +32,66 @@ def test_config_defaults_are_the_course_gpu_setting():
     config = pipeline.Config()
     assert (config.name, config.n_epochs, config.learning_rate, config.batch_size,
             config.patch_size, config.initial_filter_size) == ("Basic_unet", 10, 0.0002, 8, 64, 64)
+
+
+# The course starter's Config: these seven attributes and nothing else.
+COURSE_CONFIG = {"name": "Basic_unet", "root_dir": "data/TrainingSet", "n_epochs": 3,
+                 "learning_rate": 0.001, "batch_size": 4, "patch_size": 64,
+                 "test_results_dir": "out/results"}
+# Flags of the command line that are not settings.
+COMMAND_FLAGS = {"-h", "--help", "--preset", "--resume", "--dry-run"}
+
+
+def test_every_flag_of_the_command_line_is_a_setting_of_the_settings_block():
+    parser = pipeline.build_parser()
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    from_block = {item.metadata["flag"] for item in flag_fields()}
+    negations = {"--no-" + item.metadata["flag"][2:] for item in flag_fields()
+                 if item.metadata["type"] is bool}
+    assert flags - COMMAND_FLAGS == from_block | negations
+    for action in parser._actions:
+        if action.dest in {item.name for item in fields(Settings)}:
+            assert action.help.endswith(")") and "(default: " in action.help, action.help
+
+
+def test_every_setting_has_a_help_text():
+    for item in fields(Settings):
+        assert item.metadata["help"].strip(), f"{item.name} has no help text"
+
+
+def test_a_course_config_with_its_seven_attributes_gets_every_other_setting_by_default():
+    resolved = resolve_settings(SimpleNamespace(**COURSE_CONFIG, student_extra="kept out"))
+    assert {name: getattr(resolved, name) for name in COURSE_CONFIG} == COURSE_CONFIG
+    defaults = Settings()
+    for item in fields(Settings):
+        if item.name not in COURSE_CONFIG:
+            assert getattr(resolved, item.name) == getattr(defaults, item.name), item.name
+
+
+def test_a_saved_config_json_resolves_to_the_settings_it_was_written_from():
+    settings = build_settings(None, "cpu", out_dir="session")
+    saved = json.loads(json.dumps(settings.to_dict()))  # the patch pair becomes a JSON list
+    assert resolve_settings(saved) == settings
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_value_is_one_its_flag_accepts(preset):
+    for name, value in PRESETS[preset].items():
+        [item] = [item for item in fields(Settings) if item.name == name]
+        kind = item.metadata["type"]
+        if kind not in (None, bool):
+            assert kind(format_value(value)) == value, name
+
+
+def test_build_settings_refuses_a_name_that_is_not_a_setting():
+    with pytest.raises(TypeError, match="not a setting: patch_width"):
+        build_settings(None, patch_width=48)
+
+
+def test_the_readme_settings_table_is_the_one_the_settings_block_writes():
+    readme = settings_table.README.read_text(encoding="utf-8")
+    assert settings_table.readme_with_table(readme, settings_table.generated_table()) == readme, (
+        "README.md's settings table is stale: run python tools/settings_table.py")
 
 
 def test_explicit_flags_override_the_cpu_preset():
