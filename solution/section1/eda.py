@@ -18,6 +18,7 @@ histogram (written by the sibling module ``eda_output``). Run it all from this f
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 import zlib
@@ -152,13 +153,21 @@ def case_name(path: Path) -> str:
 
 
 def import_kit() -> ModuleType | None:
-    """The kit's ``tools/hippocampus_kit.py`` above this folder, or None outside a kit."""
+    """The kit's ``tools/hippocampus_kit.py`` above this folder, or None outside a kit.
+
+    The kit's one rule for its scripts (as section2/src/run_ml_pipeline.py's import_kit):
+    the module is loaded by its path with importlib, once, under its own name, so every
+    script and test shares one module object and no folder is added to sys.path.
+    """
     for folder in HERE.parents:
-        if (folder / KIT_MODULE).is_file():
-            if str(folder / KIT_MODULE.parent) not in sys.path:
-                sys.path.insert(0, str(folder / KIT_MODULE.parent))
-            import hippocampus_kit
-            return hippocampus_kit
+        path = folder / KIT_MODULE
+        if path.is_file():
+            if KIT_MODULE.stem not in sys.modules:
+                spec = importlib.util.spec_from_file_location(KIT_MODULE.stem, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[KIT_MODULE.stem] = module
+                spec.loader.exec_module(module)
+            return sys.modules[KIT_MODULE.stem]
     return None
 
 
