@@ -262,7 +262,7 @@ def test_every_task_id_is_in_the_solution_and_the_skeleton():
 
 def test_unfilled_skeleton_stops_at_the_first_task_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "run_ml_pipeline.py", "--dry-run",
-                             "--out-dir", str(tmp_path)],
+                             "--test-results-dir", str(tmp_path)],
                             cwd=REPO / "section2" / "src", capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 1

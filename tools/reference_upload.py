@@ -51,7 +51,7 @@ class UploadError(RuntimeError):
 def train(src: Path, data: Path, out: Path, flags: list[str]) -> tuple[Path, str, float]:
     """Run the pipeline in ``src``; return (session folder, command, seconds)."""
     command = [sys.executable, "run_ml_pipeline.py", *flags, "--data-dir", str(data),
-               "--out-dir", str(out / "results")]
+               "--test-results-dir", str(out / "results")]
     started = time.monotonic()
     log = out / "results" / "pipeline_stdout.log"
     log.parent.mkdir(parents=True, exist_ok=True)

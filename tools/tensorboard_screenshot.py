@@ -72,7 +72,7 @@ def train_short_session(data_dir: Path, work_dir: Path) -> Path:
     """
     runs = work_dir / "runs"
     subprocess.run([sys.executable, str(PIPELINE), *TRAINING_FLAGS, "--data-dir",
-                    str(data_dir), "--out-dir", str(work_dir / "out"), "--tensorboard-dir",
+                    str(data_dir), "--test-results-dir", str(work_dir / "out"), "--tensorboard-dir",
                     str(runs)], cwd=PIPELINE.parent, check=True)
     return runs
 
