@@ -69,7 +69,7 @@ NORMAL_VOLUME_SOURCE = "Honeycutt and Smith, J Neuroimaging 1995"
 PLAUSIBLE_VOLUME_MM3 = (1000.0, 8000.0)
 
 # The course pipeline's patch, px: section 2 pads every axis-0 slice [Y, Z] into a square of
-# Config.patch_size = 64 px (solution/section2/src/run_ml_pipeline.py; the course starter's
+# Config.patch_size = 64 px (solution/section2/src/experiments/settings.py; the course starter's
 # Config and med_reshape), and its loader skips a volume larger in-plane, because med_reshape
 # cannot fit it. 64 because the U-Net's 4 poolings need a size divisible by 2**4. A case that
 # the pipeline would skip does not belong in the curated set. tests/test_section1.py checks
