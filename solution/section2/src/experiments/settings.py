@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 MIN_VOLUMES = 3  # one each for train, val and test
 MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit
@@ -74,10 +75,10 @@ VOLUME_COUNT = checked(int, lambda value: value >= MIN_VOLUMES,
                        f"a whole number >= {MIN_VOLUMES} (train, val and test)")
 
 
-def setting(default, flag: str | None, kind: Callable | None, text: str):
-    """One field of ``Settings``: its default, its flag (None: none, it is set by code or a
-    preset), the argparse ``type`` of the flag (``bool`` gives --flag / --no-flag) and the
-    help text, which the flag's help ends with "(default: ...)"."""
+def setting(default: Any, flag: str | None, kind: Callable | None, text: str) -> Any:
+    """One field of ``Settings``: its default; its flag (None: no flag, a preset or the
+    pipeline sets it); the argparse ``type`` of the flag (``bool`` gives --flag / --no-flag);
+    its help text, to which --help adds "(default: ...)"."""
     return field(default=default, metadata={"flag": flag, "type": kind, "help": text})
 
 
