@@ -110,7 +110,7 @@ def config_defaults() -> Config:
     try:
         Config.__init__(defaults)
     except NotImplementedError:
-        logger.debug("Config() is unfinished; --help shows its paths as unset")
+        logger.debug("Config() is unfinished; --help shows its paths as None (TASK S2.01)")
     return defaults
 
 
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default: {DEFAULT_PRESET})")
     for item in flag_fields():
         flag, kind = item.metadata["flag"], item.metadata["type"]
-        default = getattr(defaults, item.name, None)
+        default = getattr(defaults, item.name)
         text = f"{item.metadata['help']} (default: {format_value(default)})"
         if kind is bool:  # --flag / --no-flag
             parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction,
