@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
-from utils.utils import (log_to_tensorboard, med_reshape, mpl_image_grid, normalize_intensity,
-                         save_numpy_as_image)
-
+from utils.utils import (
+    log_to_tensorboard,
+    med_reshape,
+    mpl_image_grid,
+    normalize_intensity,
+    patch_shape,
+    save_numpy_as_image,
+)
 
 # --- med_reshape ---------------------------------------------------------------------------
 
@@ -227,3 +233,17 @@ def test_log_to_tensorboard_writes_the_loss_and_four_image_panels(tmp_path):
         panel = plt.imread(io.BytesIO(image_event.encoded_image_string), format="png")[..., 0]
         expected = torch.cat(list(slices), dim=1).numpy()  # [8, 32]
         np.testing.assert_allclose(panel, expected, atol=1.5 / 255, err_msg=tag)
+
+
+@pytest.mark.parametrize("patch_size, expected", [(64, (64, 64)), ((64, 48), (64, 48)),
+                                                  ([32, 24], (32, 24)),
+                                                  (np.int64(16), (16, 16))])
+def test_patch_shape_of_one_size_is_square_and_of_a_pair_is_rows_and_columns(patch_size,
+                                                                             expected):
+    assert patch_shape(patch_size) == expected
+
+
+@pytest.mark.parametrize("patch_size", [(64, 48, 32), "64x48", "64", None])
+def test_patch_shape_of_anything_but_a_size_or_a_pair_raises(patch_size):
+    with pytest.raises(ValueError, match="expected px as one int or a pair"):
+        patch_shape(patch_size)

@@ -63,6 +63,8 @@ def patch_shape(patch_size: int | tuple[int, int]) -> tuple[int, int]:
     if isinstance(patch_size, (int, np.integer)):
         return int(patch_size), int(patch_size)
     try:
+        if isinstance(patch_size, str):  # "64" would unpack into 6 and 4
+            raise TypeError("a str is not a size")
         rows, columns = (int(size) for size in patch_size)
     except (TypeError, ValueError) as err:
         raise ValueError(f"patch_size {patch_size!r}: expected px as one int or a pair "
