@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 import torch
 from conftest import TINY_RUN, tiny_settings
 
+from data_prep.augmentation import SliceAugmentation
 from data_prep.HippocampusDatasetLoader import LoadHippocampusData
+from experiments.settings import SESSION_NAME, Settings
 from experiments.UNetExperiment import (
     LAST_CHECKPOINT,
     NonFiniteLossError,
@@ -197,3 +200,20 @@ def test_moving_average_after_a_few_steps_is_near_the_trained_weights_not_the_in
 
     # Without a warm-up the step-1 weights (about the initial ones) keep 0.99**5 = 95 %.
     assert distance(averaged, trained) < 0.5 * distance(averaged, initial)
+
+
+def test_a_course_config_of_seven_attributes_gets_a_new_session_folder_and_the_defaults(
+        tmp_path, tiny_data, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default tensorboard_dir, runs/, is relative
+    course_config = SimpleNamespace(  # the course starter's Config: these seven attributes
+        name="Basic_unet", root_dir=str(tmp_path / "data"), n_epochs=1, learning_rate=0.01,
+        batch_size=4, patch_size=PATCH_SIZE, test_results_dir=str(tmp_path / "results"))
+    experiment = UNetExperiment(course_config, SPLIT, tiny_data)
+    assert experiment.out_dir.parent == tmp_path / "results"
+    assert SESSION_NAME.match(experiment.out_dir.name)
+    assert experiment.out_dir.name.endswith("_Basic_unet")
+    defaults = Settings()
+    assert experiment.architecture["initial_filter_size"] == defaults.initial_filter_size
+    assert experiment.architecture["num_downs"] == defaults.num_downs
+    assert experiment.averaged_model is None  # no moving average: ema_decay 0
+    assert not isinstance(experiment.train_loader.collate_fn, SliceAugmentation)
