@@ -82,8 +82,8 @@ def is_nifti_name(name: str) -> bool:
 
 def has_data(training_dir: Path) -> bool:
     """True when ``images/`` or ``labels/`` of ``training_dir`` holds a ``*.nii.gz`` file."""
-    return any((training_dir / kind).is_dir() and any((training_dir / kind).glob("*.nii.gz"))
-               for kind in KINDS)
+    return any((training_dir / kind).is_dir()
+               and any((training_dir / kind).glob(f"*{NIFTI_SUFFIX}")) for kind in KINDS)
 
 
 def download_archive(url: str, folder: Path, md5: str | None = DEFAULT_MD5,
@@ -91,8 +91,8 @@ def download_archive(url: str, folder: Path, md5: str | None = DEFAULT_MD5,
     """Download the MSD archive into ``folder`` as ``TAR_NAME`` with pooch.
 
     pooch writes to a temporary file in ``folder``, checks the MD5 and only then renames it,
-    so a failed download leaves nothing behind. A file already there whose MD5 matches is
-    reused; one that does not match is downloaded again.
+    so a failed download leaves nothing behind. A file already there whose MD5 matches (any
+    file, when ``md5`` is None) is reused; one that does not match is downloaded again.
 
     Args:
         url: the archive's ``https://`` or ``http://`` address.
@@ -310,7 +310,7 @@ def verify_course_layout(training_dir: Path) -> dict[str, int | list[str]]:
         folder = training_dir / kind
         if not folder.is_dir():
             raise GetDataError(f"{folder} is missing")
-        paths = sorted(path for path in folder.glob("*.nii.gz") if path.is_file())
+        paths = sorted(path for path in folder.glob(f"*{NIFTI_SUFFIX}") if path.is_file())
         if not paths:
             raise GetDataError(f"{folder} holds no {NIFTI_SUFFIX} files")
         names[kind] = {path.name for path in paths}
