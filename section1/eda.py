@@ -1,3 +1,4 @@
+# Generated from solution/section1/eda.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Exploratory analysis of the raw hippocampus data set, read natively from NIfTI headers.
 
 Data: Medical Segmentation Decathlon, Task04 Hippocampus (Vanderbilt University Medical

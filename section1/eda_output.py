@@ -1,3 +1,4 @@
+# Generated from solution/section1/eda_output.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Write what the exploratory analysis found: file copies, a CSV table and two figures.
 
 This module knows nothing about misfits or hippocampi; ``eda.py`` decides what to write and

@@ -1,37 +1,29 @@
 """Tests for tools/get_data.py, the data download/import tool.
 
-Everything runs offline on tiny synthetic NIfTI files; the download path is
-exercised for real through ``file://`` URLs. One test imports the shared
-course copy of the real data when it is present on this machine.
+Everything runs offline on tiny synthetic NIfTI files; the download runs for real, through
+pooch, from an HTTP server on this machine. One test imports the shared course copy of the
+real data when it is present on this machine.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
-import importlib.util
+import http.server
 import io
-import sys
 import tarfile
+import threading
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+import get_data
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TOOL_PATH = REPO_ROOT / "tools" / "get_data.py"
 SHARED_TRAINING_SET = REPO_ROOT.parent / "shared" / "data" / "hippocampus" / "TrainingSet"
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("get_data", TOOL_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["get_data"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-get_data = _load_tool()
 
 
 # --------------------------------------------------------------------------- #
@@ -90,6 +82,37 @@ def make_msd_tar(tmp_path: Path, mode: str = "w", suffix: str = ".tar", extra=()
 
 def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files without logging each request to stderr."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """(folder, base URL): a local HTTP server serving the files put into ``folder``."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # requests must not send it to a proxy
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def serve_msd_tar(tmp_path: Path, served) -> tuple[Path, str]:
+    """A synthetic MSD archive on the local server: (its file, its URL)."""
+    folder, base_url = served
+    tar_path = make_msd_tar(tmp_path)
+    (folder / tar_path.name).write_bytes(tar_path.read_bytes())
+    return tar_path, f"{base_url}/{tar_path.name}"
 
 
 def nifti_names(folder: Path) -> list[str]:
@@ -185,7 +208,6 @@ def test_import_from_msd_tar_extracts_only_training_niftis(tmp_path, mode, suffi
         "../evil.nii.gz",
         "Task04_Hippocampus/imagesTr/../../../evil.nii.gz",
         "../imagesTr/evil.nii.gz",
-        "/tmp/get_data_test_evil.nii.gz",
     ],
 )
 def test_tar_with_path_traversal_member_is_rejected_and_writes_nothing_outside_dest(
@@ -201,8 +223,35 @@ def test_tar_with_path_traversal_member_is_rejected_and_writes_nothing_outside_d
     assert len(err.splitlines()) == 1
     assert evil_name in err and "outside" in err
     assert not list(tmp_path.rglob("evil.nii.gz"))
-    assert not Path("/tmp/get_data_test_evil.nii.gz").exists()
     assert not (dest / "TrainingSet").exists()
+
+
+def test_tar_with_a_link_out_of_the_destination_is_rejected(tmp_path, capsys):
+    tar_path = make_msd_tar(tmp_path)
+    with tarfile.open(tar_path, "a") as archive:
+        link = tarfile.TarInfo("Task04_Hippocampus/imagesTr/hippocampus_009.nii.gz")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    dest = tmp_path / "data"
+
+    assert get_data.main(["--from", str(tar_path), "--dest", str(dest)]) == 1
+
+    err = capsys.readouterr().err
+    assert "hippocampus_009.nii.gz" in err and "refusing the archive" in err
+    assert not (dest / "TrainingSet").exists()
+
+
+def test_an_absolute_member_name_is_taken_relative_so_nothing_lands_outside(tmp_path):
+    outside = tmp_path / "outside.nii.gz"  # where the member's name points
+    payload = write_nifti(tmp_path / "payload.nii.gz", seed=7).read_bytes()
+    tar_path = make_msd_tar(tmp_path, extra=[(str(outside), payload)])
+    dest = tmp_path / "data"
+
+    assert get_data.main(["--from", str(tar_path), "--dest", str(dest)]) == 0
+
+    assert not outside.exists()
+    assert nifti_names(dest / "TrainingSet" / "images") == ["hippocampus_001.nii.gz",
+                                                           "hippocampus_002.nii.gz"]
 
 
 def test_extract_msd_tar_never_writes_outside_dest_when_called_directly(tmp_path):
@@ -266,7 +315,7 @@ def test_hippocampus_data_environment_variable_is_the_default_source(tmp_path, m
     monkeypatch.setenv("HIPPOCAMPUS_DATA", str(src))
     dest = tmp_path / "data"
 
-    assert get_data.main(["--dest", str(dest), "--url", "file:///does/not/exist.tar"]) == 0
+    assert get_data.main(["--dest", str(dest), "--url", "http://127.0.0.1:9/no.tar"]) == 0
 
     assert nifti_names(dest / "TrainingSet" / "images") == nifti_names(src / "images")
 
@@ -300,8 +349,6 @@ def test_truncated_gzip_fails_verification_even_when_the_header_still_loads(tmp_
 
 
 def test_gzip_that_is_not_nifti_fails_verification(tmp_path):
-    import gzip
-
     training = make_course_folder(tmp_path / "TrainingSet")
     victim = training / "images" / "hippocampus_003.nii.gz"
     victim.write_bytes(gzip.compress(b"plain text, no NIfTI header here" * 20))
@@ -311,7 +358,8 @@ def test_gzip_that_is_not_nifti_fails_verification(tmp_path):
 
 
 def test_verify_course_layout_reports_counts_and_unpaired_names(tmp_path):
-    training = make_course_folder(tmp_path / "TrainingSet", images=("001", "002", "004"), labels=("001", "005"))
+    training = make_course_folder(tmp_path / "TrainingSet", images=("001", "002", "004"),
+                                  labels=("001", "005"))
 
     summary = get_data.verify_course_layout(training)
 
@@ -374,66 +422,79 @@ def test_failed_forced_import_keeps_the_old_data(tmp_path):
 # --------------------------------------------------------------------------- #
 # Download
 # --------------------------------------------------------------------------- #
-def test_download_tar_fetches_a_file_url_and_leaves_no_part_file(tmp_path):
-    tar_path = make_msd_tar(tmp_path)
-    target = tmp_path / "downloads" / "Task04_Hippocampus.tar"
+def test_download_fetches_over_http_and_leaves_only_the_archive(tmp_path, served):
+    tar_path, url = serve_msd_tar(tmp_path, served)
+    folder = tmp_path / "downloads"
 
-    result = get_data.download_tar(tar_path.as_uri(), target, md5_of(tar_path))
+    result = get_data.download_archive(url, folder, md5_of(tar_path))
 
-    assert result == target
-    assert target.read_bytes() == tar_path.read_bytes()
-    assert not target.with_name(target.name + ".part").exists()
-    assert sorted(p.name for p in target.parent.iterdir()) == ["Task04_Hippocampus.tar"]
-
-
-def test_download_tar_with_wrong_md5_raises_and_keeps_nothing(tmp_path):
-    tar_path = make_msd_tar(tmp_path)
-    target = tmp_path / "downloads" / "Task04_Hippocampus.tar"
-
-    with pytest.raises(get_data.GetDataError, match="MD5 mismatch"):
-        get_data.download_tar(tar_path.as_uri(), target, "0" * 32)
-
-    assert list(target.parent.iterdir()) == []
+    assert result == folder / "Task04_Hippocampus.tar"
+    assert result.read_bytes() == tar_path.read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == ["Task04_Hippocampus.tar"]
 
 
-def test_download_failure_suggests_using_from(tmp_path):
-    target = tmp_path / "downloads" / "Task04_Hippocampus.tar"
-    url = (tmp_path / "missing.tar").as_uri()
+def test_an_archive_already_downloaded_with_the_right_md5_is_not_fetched_again(tmp_path,
+                                                                                served):
+    tar_path, url = serve_msd_tar(tmp_path, served)
+    folder = tmp_path / "downloads"
+    get_data.download_archive(url, folder, md5_of(tar_path))
+    (served[0] / tar_path.name).unlink()  # a second download would now fail
+
+    result = get_data.download_archive(url, folder, md5_of(tar_path))
+
+    assert result.read_bytes() == tar_path.read_bytes()
+
+
+def test_download_with_wrong_md5_raises_and_keeps_nothing(tmp_path, served):
+    _, url = serve_msd_tar(tmp_path, served)
+    folder = tmp_path / "downloads"
+
+    with pytest.raises(get_data.GetDataError, match="MD5 hash .* does not match"):
+        get_data.download_archive(url, folder, "0" * 32)
+
+    assert list(folder.iterdir()) == []
+
+
+def test_download_failure_names_the_url_and_suggests_using_from(tmp_path, served):
+    folder = tmp_path / "downloads"
+    url = f"{served[1]}/missing.tar"
 
     with pytest.raises(get_data.GetDataError, match="--from") as caught:
-        get_data.download_tar(url, target, None)
+        get_data.download_archive(url, folder, None)
 
-    assert url in str(caught.value)
-    assert list(target.parent.iterdir()) == []
+    assert url in str(caught.value) and "404" in str(caught.value)
+    assert not folder.exists() or list(folder.iterdir()) == []
 
 
-def test_main_downloads_verifies_and_unpacks_when_no_source_is_given(tmp_path, capsys):
-    tar_path = make_msd_tar(tmp_path)
+def test_main_downloads_verifies_and_unpacks_when_no_source_is_given(tmp_path, capsys, served):
+    tar_path, url = serve_msd_tar(tmp_path, served)
     dest = tmp_path / "data"
 
-    code = get_data.main(["--dest", str(dest), "--url", tar_path.as_uri(), "--md5", md5_of(tar_path)])
+    code = get_data.main(["--dest", str(dest), "--url", url, "--md5", md5_of(tar_path)])
 
     assert code == 0
     assert "2 images, 2 labels, 2 paired" in capsys.readouterr().out
     assert (dest / "Task04_Hippocampus.tar").read_bytes() == tar_path.read_bytes()
-    assert nifti_names(dest / "TrainingSet" / "images") == ["hippocampus_001.nii.gz", "hippocampus_002.nii.gz"]
-    assert not list(dest.glob("*.part"))
+    assert nifti_names(dest / "TrainingSet" / "images") == ["hippocampus_001.nii.gz",
+                                                           "hippocampus_002.nii.gz"]
+    assert sorted(p.name for p in dest.iterdir()) == ["Task04_Hippocampus.tar", "TrainingSet"]
 
 
-def test_main_reports_md5_mismatch_as_one_line_error(tmp_path, capsys):
-    tar_path = make_msd_tar(tmp_path)
+def test_main_reports_md5_mismatch_as_one_line_error(tmp_path, capsys, served):
+    _, url = serve_msd_tar(tmp_path, served)
     dest = tmp_path / "data"
 
-    code = get_data.main(["--dest", str(dest), "--url", tar_path.as_uri(), "--md5", "f" * 32])
+    code = get_data.main(["--dest", str(dest), "--url", url, "--md5", "f" * 32])
 
     assert code == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "MD5 mismatch" in err
+    assert len(err.splitlines()) == 1 and "does not match the known hash" in err
     assert not dest.exists()
 
 
 def test_default_download_settings_match_monai_decathlon_dataset():
-    assert get_data.DEFAULT_URL == "https://msd-for-monai.s3-us-west-2.amazonaws.com/Task04_Hippocampus.tar"
+    assert get_data.DEFAULT_URL == ("https://msd-for-monai.s3-us-west-2.amazonaws.com/"
+                                    "Task04_Hippocampus.tar")
     assert get_data.DEFAULT_MD5 == "9d24dba78a72977dbd1d2e110310f31b"
     assert get_data.DEFAULT_DEST == REPO_ROOT / "data"
 

@@ -1,4 +1,5 @@
-"""tools/make_skeleton.py: solution files in, student skeleton out, refusals, --check."""
+"""tools/make_skeleton.py: solution files in, student skeleton out, refusals, --check, the
+generated header; and the marker grammar of tools/solution_markers.py that it parses with."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import nbformat
 import pytest
 
+import make_skeleton
+from make_skeleton import SkeletonError, build, remove_header, strip_solution
+from solution_markers import MarkedCode, MarkerError, find_marked_code
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-import make_skeleton  # noqa: E402
-from make_skeleton import SkeletonError, build, strip_solution  # noqa: E402
 
 
 def dedent(text: str) -> str:
@@ -152,7 +155,7 @@ REFUSALS = {
 @pytest.mark.parametrize("name", sorted(REFUSALS))
 def test_generator_refuses_a_defective_solution_file(name):
     source, message = REFUSALS[name]
-    with pytest.raises(SkeletonError, match=message) as caught:
+    with pytest.raises(MarkerError, match=message) as caught:
         strip_solution(source, "bad.py")
     assert "bad.py" in str(caught.value)
 
@@ -173,15 +176,18 @@ GOOD = {
                                                "    # BEGIN SOLUTION\n    return 1.0\n"
                                                "    # END SOLUTION\n"),
     "solution/section2/src/README.md": "# Tasks\n\n<!-- TASKS -->\n",
-    "solution/section1/eda.py": "def count(x):\n    # TASK S1.01: Count.\n    return 0  # SOLUTION\n",
-    "solution/section1/EDA.ipynb": '{\n "cells": []\n}\n',  # nbformat's layout
+    "solution/section1/eda.py": ("def count(x):\n    # TASK S1.01: Count.\n"
+                                 "    return 0  # SOLUTION\n"),
+    "solution/section1/EDA.ipynb": '{\n "cells": [],\n "metadata": {}\n}\n',  # nbformat's layout
 }
 
 
 def test_tree_is_mapped_readme_gets_the_task_table_and_other_files_are_copied(tmp_path):
     repo = make_repo(tmp_path, GOOD)
     assert make_skeleton.main(["--repo", str(repo)]) == 0
-    assert (repo / "section1/EDA.ipynb").read_text() == GOOD["solution/section1/EDA.ipynb"]
+    notebook = (repo / "section1/EDA.ipynb").read_bytes()
+    assert remove_header("section1/EDA.ipynb", "solution/section1/EDA.ipynb",
+                         notebook).decode() == GOOD["solution/section1/EDA.ipynb"]
     assert stub("S1.01", "Count.") in (repo / "section1/eda.py").read_text()
     readme = (repo / "section2/src/README.md").read_text()
     assert "| S2.01 | `utils/metrics.py` | `dice` | Dice. |" in readme
@@ -235,12 +241,22 @@ def test_check_passes_when_fresh_and_fails_with_a_diff_when_stale(tmp_path, caps
 
 def test_writing_removes_stale_files_but_keeps_the_students_out_folder(tmp_path):
     repo = make_repo(tmp_path, GOOD)
-    (repo / "section1/out").mkdir(parents=True)
-    (repo / "section1/out/README.md").write_text("my report\n")
+    (repo / "section1/out/results").mkdir(parents=True)
+    (repo / "section1/out/results/cases.csv").write_text("case,status\n")
+    (repo / "section1/out/notes.md").write_text("my notes\n")
     (repo / "section1/old.py").write_text("x = 1\n")
     make_skeleton.main(["--repo", str(repo)])
     assert not (repo / "section1/old.py").exists()
-    assert (repo / "section1/out/README.md").read_text() == "my report\n"
+    assert (repo / "section1/out/results/cases.csv").read_text() == "case,status\n"
+    assert (repo / "section1/out/notes.md").read_text() == "my notes\n"
+
+
+def test_of_the_solutions_out_folder_only_the_report_template_is_generated(tmp_path):
+    repo = make_repo(tmp_path, {**GOOD, "solution/section1/out/README.md": "# Report\n",
+                                "solution/section1/out/results/cases.csv": "case\n"})
+    outputs, _ = build(repo)
+    assert outputs["section1/out/README.md"].decode().endswith("\n# Report\n")
+    assert not [path for path in outputs if "results" in path]
 
 
 def test_committed_skeleton_equals_the_generators_output():
@@ -289,3 +305,99 @@ def test_notebook_cells_tagged_solution_become_blank_answer_cells():
 def test_a_notebook_that_is_not_json_is_refused():
     with pytest.raises(SkeletonError, match="EDA.ipynb is not a valid notebook"):
         make_skeleton.strip_notebook("{not json", "EDA.ipynb")
+
+
+def test_marked_code_gives_each_pieces_task_lines_and_reference_code():
+    source = dedent('''
+        def f(x):
+            # TASK S9.07: Square x.
+            #   Hint: **.
+            # BEGIN SOLUTION
+            y = x ** 2
+            return y
+            # END SOLUTION
+
+
+        def g():
+            # TASK S9.08: One.
+            return 1  # SOLUTION
+    ''')
+    assert find_marked_code(source, "f.py") == [
+        MarkedCode("S9.07", "Square x.", 2, 4, 7, "    ", ("    y = x ** 2", "    return y")),
+        MarkedCode("S9.08", "One.", 11, 12, 12, "    ", ("    return 1",))]
+
+
+# --- the generated header ---------------------------------------------------------------------
+
+HEADER_CASES = {  # solution file -> its first lines in the skeleton
+    "solution/section2/src/tool.py": (
+        "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n\"\"\"Doc.\"\"\"\n"
+        "from __future__ import annotations\n",
+        ["#!/usr/bin/env python3", "# -*- coding: utf-8 -*-",
+         "# Generated from solution/section2/src/tool.py by tools/make_skeleton.py; edit "
+         "that file, then run the tool.", '"""Doc."""']),
+    "solution/section2/src/plain.py": (
+        '"""Doc."""\n', ["# Generated from solution/section2/src/plain.py by "
+                         "tools/make_skeleton.py; edit that file, then run the tool.",
+                         '"""Doc."""']),
+    "solution/section1/notes.md": (
+        "# Notes\n", ["<!-- Generated from solution/section1/notes.md by "
+                      "tools/make_skeleton.py; edit that file, then run the tool. -->",
+                      "# Notes"]),
+}
+
+
+@pytest.mark.parametrize("source", sorted(HEADER_CASES))
+def test_each_generated_file_names_its_solution_file_and_keeps_docstring_and_shebang(
+        tmp_path, source):
+    text, first_lines = HEADER_CASES[source]
+    outputs, _ = build(make_repo(tmp_path, {**GOOD, source: text}))
+    target = source.removeprefix("solution/")
+    generated = outputs[target].decode()
+    assert generated.splitlines()[:len(first_lines)] == first_lines
+    if target.endswith(".py"):
+        module = ast.parse(generated)
+        assert ast.get_docstring(module) == "Doc."
+        compile(generated, target, "exec")  # `from __future__` is still allowed where it is
+    assert remove_header(target, source, outputs[target]).decode() == text
+
+
+def test_generated_notebook_shows_and_keeps_its_solution_file_and_stays_valid():
+    outputs, _ = build(REPO)
+    notebook = nbformat.reads(outputs["section1/EDA.ipynb"].decode(), as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["generated_from"] == "solution/section1/EDA.ipynb"
+    assert notebook.cells[0].cell_type == "markdown"
+    assert "solution/section1/EDA.ipynb" in notebook.cells[0].source
+    assert "tools/make_skeleton.py" in notebook.cells[0].source
+
+
+def test_every_committed_generated_file_carries_the_header_and_loses_only_it_on_removal():
+    outputs, _ = build(REPO)
+    for target, data in outputs.items():
+        source = make_skeleton.source_path(target)
+        assert source.encode() in data[:1000], target
+        without = remove_header(target, source, data)
+        assert len(data) > len(without) and source.encode() not in without, target
+
+
+def test_a_file_type_that_cannot_carry_the_header_is_refused(tmp_path):
+    repo = make_repo(tmp_path, {**GOOD, "solution/section1/table.csv": "a,b\n"})
+    with pytest.raises(SkeletonError, match="solution/section1/table.csv.*cannot say"):
+        build(repo)
+
+
+def test_removing_a_header_that_is_not_there_is_refused():
+    with pytest.raises(SkeletonError, match="lacks the generated header"):
+        remove_header("section1/eda.py", "solution/section1/eda.py", b'"""Doc."""\n')
+
+
+def test_gitattributes_marks_exactly_the_generated_files_as_generated():
+    outputs, _ = build(REPO)
+    students = ["section1/out/results/cases.csv", "section2/out/README.md",
+                "solution/section1/eda.py", "tools/make_skeleton.py"]
+    result = subprocess.run(["git", "check-attr", "linguist-generated", "--", *outputs,
+                             *students], cwd=REPO, capture_output=True, text=True, check=True)
+    marked = dict(line.rsplit(": linguist-generated: ", 1)
+                  for line in result.stdout.splitlines())
+    assert {path for path, value in marked.items() if value == "true"} == set(outputs)

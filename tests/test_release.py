@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pytest
 
+import make_skeleton
+from solution_markers import MARKER_TEXT, cell_text, find_marked_code, is_solution_cell
+
 REPO = Path(__file__).resolve().parents[1]
 # Not copied into the kit copy: data, outputs, caches, the environment and the git database.
 COPY_IGNORED = shutil.ignore_patterns(".git", ".venv", "data", "dist", "results", "runs",
                                       "__pycache__", "*.pyc", ".pytest_cache",
                                       ".ipynb_checkpoints")
 INSTRUCTOR_ONLY = ("solution/", "grader/hidden/", "grader/kit/", "grader/mutants/",
-                   "grader/grade_all.py", "tools/make_skeleton.py", "tools/release.py",
-                   "tools/benchmark.py", "tools/release/")
-MARKER_TEXT = re.compile(r"BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION\s*$", re.MULTILINE)
+                   "grader/grade_all.py", "tools/make_skeleton.py", "tools/solution_markers.py",
+                   "tools/release.py", "tools/benchmark.py", "tools/release/")
 GRADER_IMPORT = re.compile(r"^\s*from grader(?:\.(\w+)| import (\w+))", re.MULTILINE)
 SUBPROCESS_TIMEOUT_S = 300  # one release or one grading run; each takes seconds
 
@@ -99,17 +101,17 @@ def expected_student_files(kit: Path) -> set[str]:
 
 
 def solution_block_lines(kit: Path) -> set[str]:
-    """Stripped lines longer than 25 characters inside the solution blocks of solution/."""
-    lines = set()
-    for path in (kit / "solution").rglob("*.py"):
-        inside = False
-        for line in path.read_text().splitlines():
-            stripped = line.strip()
-            if stripped in ("# BEGIN SOLUTION", "# END SOLUTION"):
-                inside = stripped == "# BEGIN SOLUTION"
-            elif inside and len(stripped) > 25:
-                lines.add(stripped)
-    return lines
+    """Stripped lines longer than 25 characters of the marked code of solution/."""
+    return {line.strip() for path in (kit / "solution").rglob("*.py")
+            for piece in find_marked_code(path.read_text(), path.name)
+            for line in piece.code if len(line.strip()) > 25}
+
+
+def notebook_answer_lines(kit: Path) -> set[str]:
+    """Stripped lines longer than 25 characters of the cells tagged solution in solution/."""
+    return {line.strip() for path in (kit / "solution").rglob("*.ipynb")
+            for cell in json.loads(path.read_text())["cells"] if is_solution_cell(cell)
+            for line in cell_text(cell).splitlines() if len(line.strip()) > 25}
 
 
 def test_this_kit_releases(built):
@@ -133,8 +135,9 @@ def test_student_release_holds_exactly_the_files_the_rules_name(kit, dist):
 
 
 def test_student_release_holds_no_marker_text_and_no_solution_line(kit, dist):
-    secret = solution_block_lines(kit)
-    assert secret, "solution/ has no solution block: the scan below would prove nothing"
+    secret = solution_block_lines(kit) | notebook_answer_lines(kit)
+    assert solution_block_lines(kit) and notebook_answer_lines(kit), (
+        "solution/ has no solution block or answer cell: the scan below would prove nothing")
     for name, data in zip_files(dist / "student.zip").items():
         text = data.decode("utf-8", errors="replace")
         assert not MARKER_TEXT.search(text), name
@@ -200,9 +203,20 @@ def test_stale_skeleton_is_refused_and_nothing_is_written(kit, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_generated_files_ship_as_committed_without_their_header(kit, dist):
+    outputs, _ = make_skeleton.build(kit)
+    files = zip_files(dist / "student.zip")
+    assert set(outputs) <= set(files)
+    for target, data in outputs.items():
+        source = make_skeleton.source_path(target)
+        assert files[target] == make_skeleton.remove_header(target, source, data), target
+        assert b"make_skeleton" not in files[target], target
+
+
 @pytest.mark.parametrize("shipped, added, reported", [
     ("tools/get_data.py", "# END SOLUTION\n", "tools/get_data.py: marker text"),
     ("grader/public/__init__.py", None, "grader/public/__init__.py: solution line"),
+    ("grader/public/__init__.py", "notebook", "grader/public/__init__.py: solution line"),
 ])
 def test_solution_text_in_the_release_is_refused_and_the_output_removed(kit, tmp_path, shipped,
                                                                          added, reported):
@@ -212,6 +226,8 @@ def test_solution_text_in_the_release_is_refused_and_the_output_removed(kit, tmp
                    capture_output=True, timeout=SUBPROCESS_TIMEOUT_S)
     if added is None:  # a comment quoting a solution line
         added = f"# {min(solution_block_lines(leaky_kit))}\n"
+    elif added == "notebook":  # a comment quoting a reference answer of the notebook
+        added = f"# {min(notebook_answer_lines(leaky_kit))}\n"
     with (leaky_kit / shipped).open("a") as stream:
         stream.write(added)
     out = tmp_path / "out"

@@ -5,10 +5,13 @@
 First the skeleton check of ``tools/make_skeleton.py``: a stale skeleton is refused and nothing
 is written. ``student/`` (and ``student.zip``) holds the student README, ``requirements.txt``,
 ``section1/``, ``section2/`` without run outputs, ``tools/get_data.py`` and
-``tools/hippocampus_kit.py`` (where the data is), the public tests with
-the grader modules they import, and a ``pytest.ini``; every text file in it is then scanned for
-solution marker text and for the lines of ``solution/``'s solution blocks, and a hit removes
-this run's output. ``autograder.zip`` follows Gradescope's layout
+``tools/hippocampus_kit.py`` (where the data is), the public tests with the grader modules
+they import, and a ``pytest.ini``; every text file in it is then scanned for solution marker
+text and for the lines ``solution/`` marks as reference answers (code blocks and lines,
+notebook answer cells: the grammar of ``tools/solution_markers.py``), and a hit removes this
+run's output. The generated files of ``section1/`` and ``section2/src/`` ship
+without their "Generated from solution/..." header: it is a note for the kit's maintainers,
+and students edit these files. ``autograder.zip`` follows Gradescope's layout
 (https://gradescope-autograders.readthedocs.io/en/latest/specs/): ``setup.sh`` and
 ``run_autograder`` at its root, the grader with its hidden tests, and what the grader reads at
 run time. It holds no ``solution/``: a submission is graded without one, and the kit's own
@@ -34,11 +37,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import make_skeleton
+from solution_markers import MARKER_TEXT, MarkerError, cell_text, find_marked_code, is_solution_cell
+
 TOOLS = Path(__file__).resolve().parent
 REPO = TOOLS.parent
 TEMPLATES = TOOLS / "release"
-sys.path.insert(0, str(TOOLS))
-import make_skeleton  # noqa: E402
 
 # Never shipped from any tree: caches, run outputs, model weights, data.
 SKIPPED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "runs",
@@ -65,12 +69,11 @@ EXECUTABLE = frozenset({"setup.sh", "run_autograder"})
 # Paths that must never reach a student.
 INSTRUCTOR_ONLY = ("solution/", "grader/hidden/", "grader/kit/", "grader/mutants/",
                    "grader/grade_all.py", "grader/integrity/", "tools/make_skeleton.py",
-                   "tools/release.py", "tools/benchmark.py", "tools/benchmark_integrity.py",
-                   "tools/release/")
+                   "tools/solution_markers.py", "tools/release.py", "tools/benchmark.py",
+                   "tools/benchmark_integrity.py", "tools/release/")
 
 # An import inside `try: ... except ImportError` is optional: its module need not ship.
 OPTIONAL_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
-MARKER_TEXT = re.compile(r"BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION\s*$", re.MULTILINE)
 MIN_LEAK_CHARS = 26  # shorter solution lines (`return dice`, `x = x.float()`) are too common
 TORCH_PIN = re.compile(r"^torch==(?P<version>[\w.]+)\s*$", re.MULTILINE)
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -82,23 +85,32 @@ class ReleaseError(RuntimeError):
     """A release that must not be built; the message says why and what to do."""
 
 
-def check_skeleton(repo: Path) -> None:
+def check_skeleton(repo: Path) -> set[str]:
     """Refuse a student skeleton that differs from what the solution generates.
+
+    Returns:
+        The generated files, relative to ``repo``.
 
     Raises:
         ReleaseError: when the skeleton is stale or the solution's markers are broken.
     """
     try:
         outputs, _ = make_skeleton.build(repo)
-    except make_skeleton.SkeletonError as err:
+    except MarkerError as err:
         raise ReleaseError(f"the solution cannot be turned into a skeleton: {err}") from err
-    stale = [name for name, data in outputs.items()
-             if not (repo / name).is_file() or (repo / name).read_bytes() != data]
-    stale += make_skeleton.stale_files(repo, outputs)
+    stale = make_skeleton.out_of_date(repo, outputs)
     if stale:
         raise ReleaseError("the student skeleton is stale (these files differ from what "
-                           f"the solution generates: {', '.join(sorted(stale))}); run "
+                           f"the solution generates: {', '.join(stale)}); run "
                            "`python tools/make_skeleton.py`, review and commit the result")
+    return set(outputs)
+
+
+def shipped(repo: Path, paths: list[str], generated: set[str]) -> dict[str, bytes]:
+    """The files ``paths`` of ``repo`` as they ship: a generated file without its header."""
+    files = {path: (repo / path).read_bytes() for path in paths}
+    return {path: make_skeleton.remove_header(path, make_skeleton.source_path(path), data)
+            if path in generated else data for path, data in files.items()}
 
 
 def files_under(repo: Path, folder: str, suffixes: tuple[str, ...] = DATA_SUFFIXES,
@@ -190,27 +202,30 @@ def points_table(repo: Path) -> str:
     return "\n".join(rows + [f"| total | {manifest['total']} | |"])
 
 
-def student_files(repo: Path) -> dict[str, bytes]:
-    """Every file of the student release, keyed by its path in the release.
+def student_files(repo: Path, generated: set[str]) -> dict[str, bytes]:
+    """Every file of the student release, keyed by its path in the release; ``generated``
+    names the files of make_skeleton (relative to ``repo``), which ship without their header.
 
     Raises:
         ReleaseError: when an instructor-only path would be shipped.
     """
-    paths = [path for tree in STUDENT_TREES for path in files_under(repo, tree, skipped=RUN_OUTPUTS)]
+    paths = [path for tree in STUDENT_TREES
+             for path in files_under(repo, tree, skipped=RUN_OUTPUTS)]
     paths += list(STUDENT_FILES) + public_grader_files(repo)
     require(repo, paths)
     instructor = sorted(path for path in paths if path.startswith(INSTRUCTOR_ONLY))
     if instructor:
         raise ReleaseError(f"instructor-only files would ship: {', '.join(instructor)} (the "
                            "public tests import them, or they sit in a student folder)")
-    files = {path: (repo / path).read_bytes() for path in paths}
+    files = shipped(repo, paths, generated)
     values = {"POINTS_TABLE": points_table(repo)}
     files.update({name: template(source, values) for name, source in STUDENT_TEMPLATES.items()})
     return files
 
 
-def autograder_files(repo: Path) -> dict[str, bytes]:
-    """Every file of ``autograder.zip``, keyed by its path below ``/autograder/source``.
+def autograder_files(repo: Path, generated: set[str]) -> dict[str, bytes]:
+    """Every file of ``autograder.zip``, keyed by its path below ``/autograder/source``;
+    ``generated`` as in ``student_files``.
 
     Raises:
         ReleaseError: when requirements.txt pins no torch version for setup.sh.
@@ -223,7 +238,7 @@ def autograder_files(repo: Path) -> dict[str, bytes]:
     paths = files_under(repo, "grader", CACHE_SUFFIXES, skipped=AUTOGRADER_SKIPPED)
     paths += list(AUTOGRADER_FILES) + [path for path in HAND_IN_TEMPLATES
                                        if (repo / path).is_file()]
-    files = {path: (repo / path).read_bytes() for path in paths}
+    files = shipped(repo, paths, generated)
     values = {"TORCH_VERSION": pin["version"]}
     files.update({name: template(source, values) for name, source in AUTOGRADER_TEMPLATES.items()})
     return files
@@ -252,18 +267,21 @@ def data_files(folder: Path) -> dict[str, bytes]:
 
 
 def solution_lines(repo: Path) -> set[str]:
-    """Stripped lines of every solution block (and ``# SOLUTION`` line) of ``solution/``."""
+    """Stripped lines of every reference answer of ``solution/``: its marked code (blocks and
+    ``# SOLUTION`` lines) and its notebooks' cells tagged ``solution``.
+
+    Raises:
+        MarkerError: on a solution file whose markers break the grammar.
+    """
     lines = set()
     for path in sorted((repo / "solution").rglob("*.py")):
-        inside = False
-        for line in path.read_text(encoding="utf-8").splitlines():
-            stripped = line.strip()
-            if stripped in (make_skeleton.BEGIN, make_skeleton.END):
-                inside = stripped == make_skeleton.BEGIN
-            elif inside:
-                lines.add(stripped)
-            elif stripped.endswith(make_skeleton.LINE_SUFFIX):
-                lines.add(stripped[:-len(make_skeleton.LINE_SUFFIX)].strip())
+        text = path.read_text(encoding="utf-8")
+        for piece in find_marked_code(text, path.relative_to(repo).as_posix()):
+            lines.update(line.strip() for line in piece.code)
+    for path in sorted((repo / "solution").rglob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        for cell in filter(is_solution_cell, cells):
+            lines.update(line.strip() for line in cell_text(cell).splitlines())
     return {line for line in lines if len(line) >= MIN_LEAK_CHARS}
 
 
@@ -318,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     repo = args.repo.resolve()
     out = args.out if args.out is not None else repo / "dist"
     try:
-        check_skeleton(repo)
-        student, autograder = student_files(repo), autograder_files(repo)
+        generated = check_skeleton(repo)
+        student = student_files(repo, generated)
+        autograder = autograder_files(repo, generated)
         if args.data is not None:
             autograder.update(data_files(args.data.resolve()))
     except ReleaseError as err:

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/predict.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Segment new hippocampus scans with a trained U-Net and report their volumes in mm3.
 
 Run from this folder::

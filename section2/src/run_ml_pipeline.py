@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/run_ml_pipeline.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Train a 2D U-Net on the hippocampus volumes, test it, and write one session folder.
 
 Run from this folder: ``python run_ml_pipeline.py`` (course default, meant for a GPU) or

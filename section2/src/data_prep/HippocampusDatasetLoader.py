@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/data_prep/HippocampusDatasetLoader.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Load the hippocampus image/label pairs of the course layout into memory.
 
 Data: Medical Segmentation Decathlon, Task04 Hippocampus (Vanderbilt University Medical

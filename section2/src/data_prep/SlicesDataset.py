@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/data_prep/SlicesDataset.py by tools/make_skeleton.py; edit that file, then run the tool.
 """A torch Dataset over every axis-0 slice of a list of loaded volumes, and a sampler that
 draws fewer of the slices that show no hippocampus."""
 

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/data_prep/augmentation.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Random in-plane geometry and intensity changes of training slices, drawn per slice.
 
 A model trained for a few epochs on 125 volumes starts to fit their particulars; showing each

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/experiments/UNetExperiment.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Train, validate and test the U-Net on axis-0 slices of the hippocampus volumes.
 
 Adam (Kingma and Ba, ICLR 2015), cross-entropy on logits (plus, when ``dice_loss_weight`` is

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/inference/UNetInferenceAgent.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Predict hippocampus label volumes with a trained U-Net, slice by axis-0 slice."""
 
 from __future__ import annotations

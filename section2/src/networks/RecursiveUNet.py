@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/networks/RecursiveUNet.py by tools/make_skeleton.py; edit that file, then run the tool.
 """A 2D U-Net built recursively from skip-connection blocks.
 
 U-Net: Ronneberger, Fischer and Brox, "U-Net: Convolutional Networks for Biomedical Image

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/utils/hippocampus_volume.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Hippocampus volume in mm3 from a label map, and how far predicted volumes are from true ones.
 
 The course's number is the volume: labelled voxels times the volume of one voxel (the product

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/utils/utils.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Array helpers shared by the loader, the training loop and the inference agent.
 
 ``med_reshape`` pads a volume into the fixed in-plane patch the U-Net expects (``patch_shape``

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/utils/volume_stats.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Overlap metrics between a predicted and a ground-truth 3-D label map.
 
 Dice: L. R. Dice, "Measures of the amount of ecologic association between species",
