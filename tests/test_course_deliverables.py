@@ -1,4 +1,4 @@
-"""Grading a course-starter submission's deliverables (grader/course_deliverables.py).
+"""Grading a course-starter submission's deliverables (grader/runtime/course_deliverables.py).
 
 The example deliverables here are written for these tests in the course's style: a curated
 data set (``section1/out/images``, ``labels``), a notebook, the ``results.json`` that the
@@ -21,12 +21,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from grader import course_deliverables as course  # noqa: E402
-from grader.layout import detect_layout  # noqa: E402
-from grader.report import TEMPLATE_TEXT  # noqa: E402
-from grader.grade_all import STATUS_OK, grade_all, scores_by_task  # noqa: E402
-from grader.results import ResultsWriter, TestResult  # noqa: E402
-from grader.submission import CodeUnderTest  # noqa: E402
+from grader.runtime import course_deliverables as course  # noqa: E402
+from grader.runtime.layout import detect_layout  # noqa: E402
+from grader.runtime.report import TEMPLATE_TEXT  # noqa: E402
+from grader.batch.grade_all import STATUS_OK, grade_all, scores_by_task  # noqa: E402
+from grader.runtime.results import ResultsWriter, TestResult  # noqa: E402
+from grader.runtime.submission import CodeUnderTest  # noqa: E402
 
 SHAPE = (6, 8, 7)  # [X, Y, Z] of a synthetic case
 DELIVERABLE_TASKS = "S1.0 or R2.0"  # -k of the end-to-end gradings

@@ -1,6 +1,6 @@
-"""Tests of grader/grade_all.py: a folder of submissions in, one row per submission out.
+"""Tests of grader/batch/grade_all.py: a folder of submissions in, one row per submission out.
 
-One run of ``python -m grader.grade_all`` over four small submissions (the solution, a mutant,
+One run of ``python -m grader.batch.grade_all`` over four small submissions (the solution, a mutant,
 one whose module exits on import, one without section2/src), graded on TASKs S2.12 and S2.13
 only to stay fast; then the time limit and the process clean-up on their own.
 """
@@ -19,9 +19,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from grader import grade_all  # noqa: E402
+from grader.batch import grade_all  # noqa: E402
 from grader.mutants import MUTANTS, build_mutant, copy_solution  # noqa: E402
-from grader.results import load_manifest  # noqa: E402
+from grader.runtime.results import load_manifest  # noqa: E402
 
 KEYWORD = "S2.12 or S2.13"  # the TASKs graded here: Dice3d and Jaccard3d, fast tests
 GRADED = ("S2.12", "S2.13")
@@ -49,7 +49,7 @@ def graded(tmp_path_factory) -> dict:
     (submissions / "no_section2_src" / "notes.txt").write_text("handed in the wrong folder\n")
     (submissions / "README.txt").write_text("a file, not a submission\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "grader.grade_all", str(submissions), "--out", str(out),
+        [sys.executable, "-m", "grader.batch.grade_all", str(submissions), "--out", str(out),
          "--workers", "2", "-k", KEYWORD],
         cwd=REPO, capture_output=True, text=True, timeout=RUN_LIMIT_S)
     with open(out / grade_all.SCORES_FILE, newline="") as file:

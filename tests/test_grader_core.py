@@ -14,9 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from grader import report as checks  # noqa: E402
-from grader.results import ResultsWriter, TestResult  # noqa: E402
-from grader.sandbox import run_isolated  # noqa: E402
+from grader.runtime import report as checks  # noqa: E402
+from grader.runtime.results import ResultsWriter, TestResult  # noqa: E402
+from grader.runtime.sandbox import run_isolated  # noqa: E402
 
 
 def passes() -> None:
@@ -139,7 +139,7 @@ def test_a_crashing_body_is_reported_without_a_fatal_python_error_dump():
               "import torch  # the grader imports it in the parent, never in a child\n"
               "faulthandler.enable()\n"
               f"sys.path.insert(0, {str(REPO)!r})\n"
-              "from grader.sandbox import run_isolated\n"
+              "from grader.runtime.sandbox import run_isolated\n"
               "outcome = run_isolated(lambda: ctypes.string_at(0), timeout_s=5, memory_mb=512)\n"
               "print(outcome.output)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

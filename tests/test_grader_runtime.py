@@ -21,11 +21,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from grader import containment  # noqa: E402
-from grader.hangs import Hang, stuck_frame  # noqa: E402
-from grader.limits import RunLimits  # noqa: E402
+from grader.runtime import containment  # noqa: E402
+from grader.runtime.hangs import Hang, stuck_frame  # noqa: E402
+from grader.runtime.limits import RunLimits  # noqa: E402
 from grader.mutants import copy_solution  # noqa: E402
-from grader.sandbox import Confinement, run_isolated  # noqa: E402
+from grader.runtime.sandbox import Confinement, run_isolated  # noqa: E402
 
 GRADING_LIMIT_S = 600  # Gradescope's default timeout for a whole grading
 PER_TEST_S = 20  # these runs' per-test limit (the grader's default): the slowest honest test

@@ -1,4 +1,4 @@
-"""Tests of grader/integrity: each planted problem is found with its evidence, honest work is not.
+"""Tests of grader/batch/integrity: each planted problem is found with its evidence, honest work is not.
 
 The submissions are written for these tests (tests/integrity_cases.py): a course-style class
 over a course-style starter, and kit-style students over the kit's own skeleton, with
@@ -25,12 +25,12 @@ import integrity_cases as cases
 from conftest import REPO
 
 sys.path.insert(0, str(REPO))
-from grader import grade_all  # noqa: E402
-from grader.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class  # noqa: E402
-from grader.integrity.code_checks import results_older_than_code  # noqa: E402
-from grader.integrity.findings import find_sessions  # noqa: E402
-from grader.integrity.report_files import CSV_COLUMNS  # noqa: E402
-from grader.integrity.results_checks import jaccard_mismatches  # noqa: E402
+from grader.batch import grade_all  # noqa: E402
+from grader.batch.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class  # noqa: E402
+from grader.batch.integrity.code_checks import results_older_than_code  # noqa: E402
+from grader.batch.integrity.findings import find_sessions  # noqa: E402
+from grader.batch.integrity.report_files import CSV_COLUMNS  # noqa: E402
+from grader.batch.integrity.results_checks import jaccard_mismatches  # noqa: E402
 from networks.RecursiveUNet import UNet  # noqa: E402  (the solution's; the skeleton's is equal)
 
 SMALL_UNET = {"num_classes": 3, "in_channels": 1, "initial_filter_size": 4, "num_downs": 2}

@@ -30,9 +30,9 @@ import nibabel as nib  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from grader import report as checks  # noqa: E402
+from grader.runtime import report as checks  # noqa: E402
 from grader.mutants import copy_solution  # noqa: E402
-from grader.submission import find_real_data  # noqa: E402
+from grader.runtime.submission import find_real_data  # noqa: E402
 
 DEFAULT_PIPELINE_FLAGS = ("--preset", "cpu")
 # One epoch line of the pipeline's log: "epoch   1/9 | train loss 1.4744 | val loss 1.5124 |".

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from grader.checks import check
-from grader.fixtures import (
+from grader.runtime.checks import check
+from grader.runtime.fixtures import (
     OracleModel,
     RecordingLoss,
     RecordingOptimizer,

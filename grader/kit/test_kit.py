@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from grader.conftest import COLLECTED_POINTS
-from grader.layout import COURSE, COURSE_NOT_GRADED, KIT
-from grader.results import load_manifest
-from grader.submission import REPO
+from grader.runtime.layout import COURSE, COURSE_NOT_GRADED, KIT
+from grader.runtime.results import load_manifest
+from grader.runtime.submission import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 import make_skeleton  # noqa: E402
@@ -92,7 +92,7 @@ def test_points_of_the_tests_add_up_to_each_task_and_the_total(request):
 
 def test_points_add_up_for_a_course_starter_submission_but_the_tasks_it_has_not(request):
     """A course submission's tests (automatic and by hand) give each TASK its points, but
-    those the course does not ask for (grader/layout.py's COURSE_NOT_GRADED)."""
+    those the course does not ask for (grader/runtime/layout.py's COURSE_NOT_GRADED)."""
     manifest = load_manifest()
     collected = request.config.stash.get(COLLECTED_POINTS, {}).get(COURSE, {})
     if not set(collected) >= {"S2.13", "R2.01", "S1.01"}:

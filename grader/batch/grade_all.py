@@ -1,6 +1,6 @@
 """Grade a folder of submissions in parallel and write one table of scores.
 
-    python -m grader.grade_all SUBMISSIONS_DIR [--out OUT] [--workers N] [--timeout S]
+    python -m grader.batch.grade_all SUBMISSIONS_DIR [--out OUT] [--workers N] [--timeout S]
         [--integrity-only] [--boilerplate DIR ...] [--data-dir DIR]
 
 Every sub-folder of SUBMISSIONS_DIR is one submission (holding section2/src, optionally
@@ -15,7 +15,7 @@ Writes ``OUT/<name>/results.json`` and ``results.txt`` (the grader's), ``OUT/<na
 (columns in grader/points.json order; empty where no test of that TASK ran), total, max and
 status ("ok", "timed out after S s", or "grader error: <reason>").
 
-Then the class-wide integrity checks (grader/integrity/) write ``OUT/integrity.csv`` and
+Then the class-wide integrity checks (grader/batch/integrity/) write ``OUT/integrity.csv`` and
 ``OUT/integrity.md``; ``--integrity-only`` runs them without grading.
 """
 
@@ -36,11 +36,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class
-from grader.results import load_manifest
-from grader.submission import find_real_data
+from grader.batch.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class
+from grader.runtime.results import load_manifest
+from grader.runtime.submission import find_real_data
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT_S = 900.0  # per submission; one full grading takes well under 2 minutes
 DEFAULT_OUT = Path("grades")
 RESULTS_FILE = "results.json"
@@ -309,7 +309,7 @@ def grade_all(submissions: Sequence[Path], out_dir: Path, workers: int | None = 
 def report_integrity(submissions: Sequence[Path], out_dir: Path,
                      boilerplate: Sequence[Path] | None, data_dir: Path | None,
                      workers: int | None = None) -> None:
-    """Run the integrity checks (grader/integrity/) and print where the report is."""
+    """Run the integrity checks (grader/batch/integrity/) and print where the report is."""
     findings = check_class(submissions, out_dir, boilerplate or KIT_BOILERPLATE,
                            data_dir=data_dir or find_real_data(), workers=workers)
     print(f"integrity: {len(findings)} findings (notes, not deductions): "

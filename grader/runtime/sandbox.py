@@ -8,10 +8,10 @@ submission code and never runs a torch computation, so every child starts clean 
 pools do not survive a fork).
 
 Given a ``StudentUser`` (and run as root), the child switches to that user before the test
-body runs (``grader/containment.py``). After every test, each process the child started is
+body runs (``grader/runtime/containment.py``). After every test, each process the child started is
 stopped, also one that left its session with setsid(), and the files that user left in the
 shared temporary folders are removed. A function found stuck at a timeout is noted
-(``grader/hangs.py``) so that later tests do not wait on it again.
+(``grader/runtime/hangs.py``) so that later tests do not wait on it again.
 
 POSIX only (Linux, macOS): the grader's machines and Gradescope's containers are Linux.
 """
@@ -34,9 +34,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader import containment, hangs
-from grader.containment import StudentUser
-from grader.hangs import Hang, HungBefore
+from grader.runtime import containment, hangs
+from grader.runtime.containment import StudentUser
+from grader.runtime.hangs import Hang, HungBefore
 
 # A failing test's output is cut to this many characters: enough for the reason, not a dump.
 MAX_OUTPUT_CHARS = 2000
@@ -47,7 +47,7 @@ DUMP_WAIT_S = 2.0  # how long a timed-out child gets to write its stack
 DUMP_QUIET_S = 0.2  # the dump is complete when the child has been silent this long
 CHILD_THREADS = 1  # torch threads per child: grading runs many children side by side
 # Frames under these folders are the grader's or a library's, never the code under test.
-LIBRARY_PREFIXES = tuple({str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"],
+LIBRARY_PREFIXES = tuple({str(Path(__file__).resolve().parents[1]), sysconfig.get_paths()["stdlib"],
                           sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 
 

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 from medpy.metric import binary
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "section2" / "out" / "README.md"
+TEMPLATE = Path(__file__).resolve().parents[2] / "section2" / "out" / "README.md"
 # Read once, at import: the grader imports this module before a test body runs as the
 # student user (grader/conftest.py), who may not read the grader's source folder.
 TEMPLATE_TEXT = TEMPLATE.read_text() if TEMPLATE.is_file() else ""

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent / "points.json"
+MANIFEST = Path(__file__).resolve().parents[1] / "points.json"
 
 
 def load_manifest(path: Path = MANIFEST) -> dict:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.integrity.findings import (MODEL_FILE, Finding, Session, handed_in_files,
+from grader.batch.integrity.findings import (MODEL_FILE, Finding, Session, handed_in_files,
                                        relative_name)
-from grader.sandbox import LIBRARY_PREFIXES, run_isolated
-from grader.submission import CodeUnderTest, SubmissionError, SubmissionImportError, \
+from grader.runtime.sandbox import LIBRARY_PREFIXES, run_isolated
+from grader.runtime.submission import CodeUnderTest, SubmissionError, SubmissionImportError, \
     copy_submission
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Shared helpers of the section 2 grading tests: synthetic data, configs, probe models.
 
-Test bodies run in a forked child (see ``grader/sandbox.py``). Everything here builds NumPy
+Test bodies run in a forked child (see ``grader/runtime/sandbox.py``). Everything here builds NumPy
 data, writes NIfTI files, or defines classes; torch modules defined here are created only
 inside test bodies, so the parent never runs a torch computation.
 
@@ -42,7 +42,7 @@ try:  # the instructors' grader: reference helpers keep each TASK graded on its 
 except ImportError:  # the student release has no grader/hidden: your own code is used
     reference = None
 
-from grader.layout import COURSE  # noqa: E402
+from grader.runtime.layout import COURSE  # noqa: E402
 
 
 def is_course(code) -> bool:

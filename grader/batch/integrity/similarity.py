@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
-from grader.integrity.findings import Finding, Session, handed_in_files
+from grader.batch.integrity.findings import Finding, Session, handed_in_files
 
 CODE_FOLDERS = (Path("section2") / "src", Path("section1"))  # where a student writes code
 NOISE_CHARS = 25  # copydetect's noise threshold: shorter matches (of tokenised code) are noise
