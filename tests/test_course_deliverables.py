@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO))
 from grader.runtime import course_deliverables as course  # noqa: E402
 from grader.runtime.layout import detect_layout  # noqa: E402
 from grader.runtime.report import TEMPLATE_TEXT  # noqa: E402
-from grader.batch.grade_all import STATUS_OK, grade_all, scores_by_task  # noqa: E402
-from grader.runtime.results import ResultsWriter, TestResult  # noqa: E402
+from grader.batch.grade_all import STATUS_OK, grade_all  # noqa: E402
+from grader.runtime.results import ResultsWriter, TestResult, read_scores  # noqa: E402
 from grader.runtime.submission import CodeUnderTest  # noqa: E402
 
 SHAPE = (6, 8, 7)  # [X, Y, Z] of a synthetic case
@@ -290,7 +290,7 @@ def test_a_by_hand_result_has_no_score_in_results_json_and_its_own_row_in_the_ta
     assert "S1.02 (4)" in payload["output"]
     table = (tmp_path / "results.txt").read_text()
     assert "S1.02    by hand       4  material missing: test_notebook" in table
-    assert scores_by_task(tmp_path / "results.json") == {"S1.01": (2.0, 2.0)}
+    assert read_scores(tmp_path / "results.json") == {"S1.01": (2.0, 2.0)}
 
 
 # -- whole course-style submissions, graded by the grader ------------------------------------

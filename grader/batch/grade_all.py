@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -37,7 +36,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader.batch.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class
-from grader.runtime.results import load_manifest
+from grader.runtime.results import load_manifest, read_scores
 from grader.runtime.submission import find_real_data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,26 +92,6 @@ def find_submissions(folder: Path) -> list[Path]:
         raise NotADirectoryError(f"{folder} is not a folder of submissions")
     return sorted(path for path in folder.iterdir()
                   if path.is_dir() and not path.name.startswith("."))
-
-
-def scores_by_task(results_path: Path) -> dict[str, tuple[float, float]]:
-    """{TASK id: (score, max score)} summed over the tests of a Gradescope results.json.
-
-    Raises:
-        OSError: when the file cannot be read.
-        ValueError: when it is not valid JSON (json.JSONDecodeError) or lacks ``tests``.
-    """
-    payload = json.loads(results_path.read_text())
-    if not isinstance(payload, dict) or not isinstance(payload.get("tests"), list):
-        raise ValueError(f"{results_path} has no list of tests")
-    totals: dict[str, tuple[float, float]] = {}
-    for test in payload["tests"]:
-        if "score" not in test:
-            continue  # graded by hand: no automatic score
-        score, max_score = totals.get(test["number"], (0.0, 0.0))
-        totals[test["number"]] = (score + float(test["score"]),
-                                  max_score + float(test["max_score"]))
-    return totals
 
 
 def last_line(text: str) -> str:
@@ -228,7 +207,7 @@ def grade_submission(submission: Path, out_dir: Path, timeout_s: float = DEFAULT
     results_problem = ""
     if results_path.is_file():
         try:
-            task_scores = scores_by_task(results_path)
+            task_scores = read_scores(results_path)
         except (OSError, ValueError, KeyError, TypeError) as err:
             results_problem = f"{results_path.name} unreadable: {err}"
     if exit_code is None:
