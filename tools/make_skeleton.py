@@ -39,12 +39,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.append(str(REPO))  # the grader: its rule of names never copied
+from grader.runtime.never_copied import NEVER_COPIED, NEVER_COPIED_SUFFIXES  # noqa: E402
+
 # (solution folder, student folder), relative to the repository root.
 TREES = (("solution/section1", "section1"), ("solution/section2/src", "section2/src"))
-# Never read from a solution tree nor written or removed in a student tree: run outputs,
-# caches, and section 1's out/ (the student's deliverables).
-IGNORED_NAMES = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "runs", "out"})
-IGNORED_SUFFIXES = frozenset({".pyc"})
+# Never read from a solution tree nor written or removed in a student tree: the kit's rule
+# (caches, run outputs) plus section 1's out/ (the student's deliverables).
+IGNORED_NAMES = NEVER_COPIED | {"out"}
+IGNORED_SUFFIXES = frozenset(NEVER_COPIED_SUFFIXES)
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"

@@ -36,12 +36,11 @@ from pathlib import Path
 TOOLS = Path(__file__).resolve().parent
 REPO = TOOLS.parent
 TEMPLATES = TOOLS / "release"
-sys.path.insert(0, str(TOOLS))
+sys.path[:0] = [str(TOOLS), str(REPO)]  # make_skeleton; the grader's rule of names never copied
 import make_skeleton  # noqa: E402
+from grader.runtime.never_copied import NEVER_COPIED  # noqa: E402
 
-# Never shipped from any tree: caches, run outputs, model weights, data.
-SKIPPED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "runs",
-                           ".DS_Store"})
+# Never shipped from any tree: NEVER_COPIED (caches, run outputs), and model weights and data.
 CACHE_SUFFIXES = (".pyc",)
 DATA_SUFFIXES = (".pyc", ".pth", ".tmp", ".nii", ".nii.gz", ".tar")
 # Student release: folders shipped whole (less run outputs), single files, and templates
@@ -109,7 +108,7 @@ def files_under(repo: Path, folder: str, suffixes: tuple[str, ...] = DATA_SUFFIX
     for path in (repo / folder).rglob("*"):
         relative = path.relative_to(repo).as_posix()
         if (path.is_file() and not path.is_symlink()
-                and not SKIPPED_PARTS.intersection(path.relative_to(repo).parts)
+                and not NEVER_COPIED.intersection(path.relative_to(repo).parts)
                 and not relative.endswith(suffixes) and not relative.startswith(skipped)):
             found.append(relative)
     return sorted(found)
