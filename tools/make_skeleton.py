@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.append(str(REPO))  # the grader: its rule of names never copied
+sys.path.append(str(REPO))  # the grader: its rules of names never copied and of functions
 from grader.runtime.never_copied import NEVER_COPIED, NEVER_COPIED_SUFFIXES  # noqa: E402
+from grader.runtime.source_functions import source_functions  # noqa: E402
 
 # (solution folder, student folder), relative to the repository root.
 TREES = (("solution/section1", "section1"), ("solution/section2/src", "section2/src"))
@@ -112,20 +113,8 @@ def _task_above(kept: list[str], indent: str, where: str) -> tuple[str, str, int
 
 def _functions_by_line(source: str) -> list[tuple[int, int, str]]:
     """(first line, last line, qualified name) of every function in ``source``."""
-    spans = []
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                name = f"{prefix}{child.name}"
-                if not isinstance(child, ast.ClassDef):
-                    spans.append((child.lineno, child.end_lineno, name))
-                visit(child, name + ".")
-            else:
-                visit(child, prefix)
-
-    visit(ast.parse(source), "")
-    return spans
+    return [(node.lineno, node.end_lineno, name)
+            for name, node in source_functions(ast.parse(source))]
 
 
 def strip_solution(source: str, path: str) -> tuple[str, list[Task]]:

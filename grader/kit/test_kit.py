@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import make_skeleton  # tools/, on pytest's path (pyproject.toml)
 from grader.conftest import COLLECTED_POINTS
 from grader.runtime.layout import COURSE, COURSE_NOT_GRADED, KIT
 from grader.runtime.results import load_manifest
+from grader.runtime.source_functions import source_functions
 from grader.runtime.submission import REPO
-
-sys.path.insert(0, str(REPO / "tools"))
-import make_skeleton  # noqa: E402
 
 pytestmark = pytest.mark.kit
 
@@ -57,19 +56,9 @@ def test_skeleton_holds_every_task_comment_and_stub(skeleton):
 
 def signatures(source: str) -> dict[str, str]:
     """{qualified function name: its signature as source} of a module."""
-    found = {}
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                returns = ast.unparse(child.returns) if child.returns else ""
-                found[prefix + child.name] = f"({ast.unparse(child.args)}) -> {returns}"
-                visit(child, f"{prefix}{child.name}.")
-            elif isinstance(child, ast.ClassDef):
-                visit(child, f"{prefix}{child.name}.")
-
-    visit(ast.parse(source), "")
-    return found
+    return {name: f"({ast.unparse(node.args)}) -> "
+                  f"{ast.unparse(node.returns) if node.returns else ''}"
+            for name, node in source_functions(ast.parse(source))}
 
 
 def test_skeleton_signatures_equal_the_solutions(skeleton):
