@@ -33,13 +33,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from tqdm import tqdm
 
 from grader.batch.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class
 from grader.runtime.results import load_manifest, read_scores
-from grader.runtime.submission import find_real_data
+from grader.runtime.submission import REPO, find_real_data
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT_S = 900.0  # per submission; one full grading takes well under 2 minutes
 DEFAULT_OUT = Path("grades")
 RESULTS_FILE = "results.json"
@@ -118,25 +118,17 @@ def stop_session(session_id: int) -> None:
 
     The grader runs each test in a forked child that moves to its own process group, so
     killing the run's process group alone would leave such a child running. All of them stay
-    in the run's session, which on Linux /proc lists; elsewhere only the group is killed.
+    in the run's session: every process whose session id (``os.getsid``) is the run's.
     Call it while the run's own process is alive or an unreaped zombie, so that its id
     cannot have been reused.
     """
     pids = {session_id}
-    proc = Path("/proc")
-    if proc.is_dir():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # the process ended while we looked
-                continue
-            # The fields after the command name (which may hold spaces and brackets) start
-            # with: state, parent id, process group, session.
-            fields = stat[stat.rfind(")") + 2:].split()
-            if int(fields[3]) == session_id:
-                pids.add(int(entry.name))
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == session_id:
+                pids.add(pid)
+        except OSError:  # the process ended while we looked
+            continue
     try:
         os.killpg(session_id, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
