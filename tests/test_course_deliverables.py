@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,14 +18,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from grader.batch.grade_all import STATUS_OK, grade_all
+from grader.runtime import course_deliverables as course
+from grader.runtime.layout import detect_layout
+from grader.runtime.report import TEMPLATE_TEXT
+from grader.runtime.results import ResultsWriter, TestResult, read_scores
+from grader.runtime.submission import CodeUnderTest
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader.runtime import course_deliverables as course  # noqa: E402
-from grader.runtime.layout import detect_layout  # noqa: E402
-from grader.runtime.report import TEMPLATE_TEXT  # noqa: E402
-from grader.batch.grade_all import STATUS_OK, grade_all  # noqa: E402
-from grader.runtime.results import ResultsWriter, TestResult, read_scores  # noqa: E402
-from grader.runtime.submission import CodeUnderTest  # noqa: E402
 
 SHAPE = (6, 8, 7)  # [X, Y, Z] of a synthetic case
 DELIVERABLE_TASKS = "S1.0 or R2.0"  # -k of the end-to-end gradings
@@ -63,7 +62,7 @@ def course_results(dice: list[float], jaccard: list[float] | None = None,
     names = names or [f"hippocampus_{number:03d}.nii.gz" for number in range(1, len(dice) + 1)]
     jaccard = jaccard or [value / (2 - value) for value in dice]
     volumes = [{"filename": name, "dice": d, "jaccard": j}
-               for name, d, j in zip(names, dice, jaccard)]
+               for name, d, j in zip(names, dice, jaccard, strict=True)]
     overall = overall or {"mean_dice": float(np.mean(dice)),
                           "mean_jaccard": float(np.mean(jaccard))}
     return {"volume_stats": volumes, "overall": overall,

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from grader.runtime.checks import expect_error
+from grader.runtime.course_pipeline import run_course_main, split_as_lists
+from grader.runtime.layout import COURSE, KIT, detect_layout
+from grader.runtime.sandbox import describe
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader.runtime.checks import expect_error  # noqa: E402
-from grader.runtime.course_pipeline import run_course_main, split_as_lists  # noqa: E402
-from grader.runtime.layout import COURSE, KIT, detect_layout  # noqa: E402
-from grader.runtime.sandbox import describe  # noqa: E402
 
 COURSE_MAIN = '''
 from experiments.UNetExperiment import UNetExperiment
