@@ -34,18 +34,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import medpy.metric  # noqa: E402, F401
-import nibabel  # noqa: E402, F401
-import numpy  # noqa: E402, F401
-import pytest  # noqa: E402
-import scipy.ndimage  # noqa: E402, F401
-import matplotlib.pyplot  # noqa: E402, F401
-import torch  # noqa: E402, F401
-import torch._dynamo  # noqa: E402, F401 - the first optimiser imports it: 5 s per child
-import torch.utils.tensorboard  # noqa: E402, F401
-import tqdm  # noqa: E402, F401
+import sys
 
-import sys  # noqa: E402
+import matplotlib.pyplot
+import medpy.metric  # noqa: F401
+import nibabel  # noqa: F401
+import numpy  # noqa: F401
+import pytest
+import scipy.ndimage  # noqa: F401
+import torch
+import torch._dynamo  # the first optimiser imports it: 5 s per child
+import torch.utils.tensorboard  # noqa: F401
+import tqdm  # noqa: F401
 
 # `--submission DIR` (with a space) would let pytest take DIR for a test path before this file
 # registers the option, and load DIR's conftest.py and pytest.ini: a submission could grade
@@ -60,14 +60,23 @@ for _option in GRADER_OPTIONS:
                                 "or pytest.ini from there")
 
 from grader.runtime import containment  # noqa: E402
+from grader.runtime.course_deliverables import deliverable_layouts  # noqa: E402
 from grader.runtime.cuda_on_cpu import run_with_cuda_on_cpu  # noqa: E402
 from grader.runtime.layout import COURSE, COURSE_PLACES, LAYOUTS  # noqa: E402
-from grader.runtime.limits import DEFAULT_BUDGET_S, DEFAULT_TEST_TIMEOUT_S, RunLimits  # noqa: E402
+from grader.runtime.limits import (  # noqa: E402
+    DEFAULT_BUDGET_S,
+    DEFAULT_TEST_TIMEOUT_S,
+    RunLimits,
+)
 from grader.runtime.results import ResultsWriter, TestResult, load_manifest  # noqa: E402
 from grader.runtime.sandbox import Confinement, run_isolated  # noqa: E402
-from grader.runtime.submission import (CodeUnderTest, SubmissionError, copy_submission,  # noqa: E402
-                               default_code, find_real_data)
-from grader.runtime.course_deliverables import deliverable_layouts  # noqa: E402
+from grader.runtime.submission import (  # noqa: E402
+    CodeUnderTest,
+    SubmissionError,
+    copy_submission,
+    default_code,
+    find_real_data,
+)
 
 DEFAULT_MEMORY_MB = 3072  # per test, beyond the libraries every child inherits; a
 # container's lower memory limit lowers it (grader/runtime/containment.py)
@@ -115,7 +124,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "task(id, points): a graded test of one TASK")
     config.addinivalue_line("markers", "kit: checks the kit itself; not run on a submission")
     config.addinivalue_line("markers", "layout(name): a grading test of one layout of the "
-                                       "section-2 code only, 'kit' or 'course' (grader/runtime/layout.py)")
+                                       "section-2 code only, 'kit' or 'course' "
+                                       "(grader/runtime/layout.py)")
     config.addinivalue_line("markers", "deliverable(name, layout): grades deliverable 'section1' "
                                        "or 'report' when it has that layout ('kit' or 'course')")
     if min(config.getoption("--task-timeout"), config.getoption("--memory-mb"),

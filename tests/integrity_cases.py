@@ -439,8 +439,9 @@ def write_results(folder: Path, payload: dict, session: str = "2026-11-20_1412_B
 def student_dice(seed: int) -> dict[str, float]:
     """Plausible per-volume test Dice of one student's run (0.85 to 0.92)."""
     rng = np.random.default_rng(seed)
+    values = rng.uniform(0.85, 0.92, len(TEST_VOLUMES))
     return {name: round(float(value), 6)
-            for name, value in zip(TEST_VOLUMES, rng.uniform(0.85, 0.92, len(TEST_VOLUMES)))}
+            for name, value in zip(TEST_VOLUMES, values, strict=True)}
 
 
 def honest_course_class(root: Path) -> dict[str, Path]:

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from grader.hidden.reference import reference_dice, reference_jaccard
 from grader.runtime.checks import check
 from grader.runtime.fixtures import (
     OracleModel,
@@ -31,7 +32,6 @@ from grader.runtime.fixtures import (
     use_reference_train_loader,
     use_reference_val_loader,
 )
-from grader.hidden.reference import reference_dice, reference_jaccard
 
 
 def batch_of(*volumes: dict) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,10 +2,10 @@
 run_test (TASKs S2.14, S2.15), experiments/UNetExperiment.py.
 
 Each test builds the experiment from a config that carries the course's and the kit's settings,
-then swaps in a tiny model (grader/runtime/fixtures.py) so that it runs in a second on a CPU. So that
-each test grades its own TASK only, the training tests feed the experiment's train_loader from a
-reference slice dataset, and the validation and run_test tests use the reference Dice and
-Jaccard.
+then swaps in a tiny model (grader/runtime/fixtures.py) so that it runs in a second on a CPU.
+So that each test grades its own TASK only, the training tests feed the experiment's
+train_loader from a reference slice dataset, and the validation and run_test tests use the
+reference Dice and Jaccard.
 """
 
 from __future__ import annotations

@@ -374,7 +374,7 @@ def name_problems(results: CourseResults, curated: set[str] | None, misfits: set
             else None (a subset proves nothing about a name it lacks).
     """
     problems = []
-    for entry, case in zip(results.volumes, listed_cases(results)):
+    for entry, case in zip(results.volumes, listed_cases(results), strict=True):
         name = Path(str(entry["filename"])).name
         if not CASE_NAME.match(name):
             problems.append(f"{name!r} is not a file name of the data set "

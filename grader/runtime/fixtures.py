@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from grader.runtime.layout import COURSE
+
 PATCH = 16  # px: divisible by 2**4, as a course-starter U-Net (4 poolings) needs
 # px: the course starter's patch. Its run_test builds UNetInferenceAgent with the default
 # patch_size=64, and many course solutions write 64 into their inference code.
@@ -36,13 +38,10 @@ NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04)
 LABEL_INTENSITY = (0.0, 0.5, 1.0)
 ORACLE_SHARPNESS = 50.0  # logits -50 * (x - centre)**2: a clear winner for every voxel
 
-
 try:  # the instructors' grader: reference helpers keep each TASK graded on its own
     from grader.hidden import reference
 except ImportError:  # the student release has no grader/hidden: your own code is used
     reference = None
-
-from grader.runtime.layout import COURSE  # noqa: E402
 
 
 def is_course(code) -> bool:

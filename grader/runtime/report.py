@@ -72,7 +72,7 @@ def fill_template(template: str, overall: dict, figures: list[str],
         for start, values in (answers or {}).items():
             if line.lstrip("- ").startswith(start):
                 given = iter(values)
-                line = TEMPLATE_SLOT.sub(lambda match: next(given, default), line)
+                line = TEMPLATE_SLOT.sub(lambda match, given=given: next(given, default), line)
         slot = TEMPLATE_SLOT if line.lstrip().startswith(("-", "|")) else PLACEHOLDER
         lines.append(slot.sub(default, line))
     return "\n".join(lines) + "\n"

@@ -110,7 +110,7 @@ class CodeUnderTest:
         except SystemExit as err:
             raise SubmissionImportError(f"importing {relative} called sys.exit({err.code!r}); "
                                         "keep scripts under `if __name__ == '__main__':`") from err
-        except Exception as err:  # noqa: BLE001 - any import-time error of submission code
+        except Exception as err:  # any import-time error of submission code
             raise SubmissionImportError(f"importing {relative} failed: "
                                         f"{type(err).__name__}: {err}") from err
 

@@ -27,9 +27,14 @@ from grader.batch.integrity.code_checks import check_code
 from grader.batch.integrity.findings import Finding, Session, find_sessions
 from grader.batch.integrity.report_files import write_csv, write_markdown
 from grader.batch.integrity.results_checks import check_results
-from grader.batch.integrity.similarity import (CodeDocument, boilerplate_hashes, code_fingerprint,
-                                         code_similarity, figure_similarity,
-                                         results_similarity)
+from grader.batch.integrity.similarity import (
+    CodeDocument,
+    boilerplate_hashes,
+    code_fingerprint,
+    code_similarity,
+    figure_similarity,
+    results_similarity,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 # What every kit student is given: the generated skeleton (section 2) and section 1's files.
