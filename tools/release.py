@@ -148,7 +148,8 @@ def points_table(repo: Path) -> str:
     rows = ["| TASK | points | what |", "|---|---|---|"]
     rows += [f"| {task} | {entry['points']} | {entry['title']} |"
              for task, entry in manifest["tasks"].items()]
-    return "\n".join(rows + [f"| total | {manifest['total']} | |"])
+    total = sum(entry["points"] for entry in manifest["tasks"].values())
+    return "\n".join(rows + [f"| total | {total:g} | |"])
 
 
 def student_files(repo: Path) -> dict[str, bytes]:

@@ -26,7 +26,8 @@ MANIFEST = Path(__file__).resolve().parents[1] / "points.json"
 
 
 def load_manifest(path: Path = MANIFEST) -> dict:
-    """The points manifest: ``{"total": int, "tasks": {task id: {"points", "title"}}}``."""
+    """The points manifest, the one declaration of each TASK's points:
+    ``{"tasks": {task id: {"points", "title"}}}``; the assignment's total is their sum."""
     return json.loads(path.read_text())
 
 
