@@ -19,6 +19,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from grader.runtime.never_copied import copytree_ignore
+
 REPO = Path(__file__).resolve().parents[1]
 KIT_SKELETON = REPO / "section2" / "src"
 SPLIT_MARK = "    # TASK: split the volumes by index into train, val and test\n"
@@ -483,8 +485,7 @@ def planted_course_class(root: Path) -> dict[str, Path]:
 
 def kit_submission(folder: Path) -> Path:
     """A copy of the kit's skeleton, as a kit student starts."""
-    shutil.copytree(KIT_SKELETON, folder / "section2" / "src",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(KIT_SKELETON, folder / "section2" / "src", ignore=copytree_ignore())
     return folder
 
 

@@ -23,6 +23,7 @@ from grader.mutants import copy_solution
 from grader.runtime import containment
 from grader.runtime.hangs import Hang, stuck_frame
 from grader.runtime.limits import RunLimits
+from grader.runtime.never_copied import copytree_ignore
 from grader.runtime.sandbox import Confinement, run_isolated
 
 REPO = Path(__file__).resolve().parents[1]
@@ -254,7 +255,7 @@ def test_a_test_gets_less_memory_than_the_container_leaves(tmp_path):
 def test_a_skipped_test_is_listed_with_its_points_and_reason(tmp_path):
     kit = tmp_path / "kit"  # the grader alone, with no data set beside it
     shutil.copytree(REPO / "grader", kit / "grader",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "kit"))
+                    ignore=copytree_ignore("kit"))
     (kit / "tools").mkdir()
     shutil.copy2(REPO / "tools" / "hippocampus_kit.py", kit / "tools")  # the data lookup
     env = {name: value for name, value in os.environ.items() if name != "HIPPOCAMPUS_DATA"}

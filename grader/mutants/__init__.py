@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.runtime.never_copied import NEVER_COPIED, NEVER_COPIED_SUFFIXES
+from grader.runtime.never_copied import copytree_ignore
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ SECTION2_SRC = Path("section2") / "src"
 SECTION1 = Path("section1")
 # Never copied into a mutant: the kit's rule (grader/runtime/never_copied.py) plus the
 # solution's out/ (run outputs).
-IGNORED = shutil.ignore_patterns(*NEVER_COPIED, *(f"*{suffix}" for suffix in NEVER_COPIED_SUFFIXES),
-                                 "out")
+IGNORED = copytree_ignore("out")
 FIELDS = ("TASK", "FILE", "OLD", "NEW")  # what every mutant module defines, all str
 
 
