@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import torch
 
@@ -84,6 +85,48 @@ def _volumes() -> list[dict]:
              "filename": f"hippocampus_00{depth}.nii.gz"} for depth in (2, 3)]
 
 
+def _header() -> tuple[nib.Nifti1Header, np.ndarray]:
+    """(header, affine) of a uint8 [4, 5, 6] volume with 2 x 1 x 1 mm voxels, axes L, A, S."""
+    affine = np.diag([-2.0, 1.0, 1.0, 1.0])
+    nifti = nib.Nifti1Image(np.zeros((4, 5, 6), dtype=np.uint8), affine)
+    nifti.header.set_xyzt_units("mm", "sec")
+    return nifti.header, affine
+
+
+# What TASK S1.02 reads from _header(), worked out by hand.
+HEADER_FACTS = {"shape": (4, 5, 6), "dtype": "uint8", "bits_per_voxel": 8,
+                "units": ("mm", "sec"), "spacing_mm": (2.0, 1.0, 1.0),
+                "axis_codes": ("L", "A", "S")}
+
+
+def _volume_labels() -> np.ndarray:
+    """uint8 [2, 3, 4]: 5 voxels of label 1 (anterior), 7 of label 2 (posterior)."""
+    seg = np.zeros(24, dtype=np.uint8)
+    seg[:5], seg[5:12] = 1, 2
+    return seg.reshape(2, 3, 4)
+
+
+VOXEL_SPACING_MM = (2.0, 1.5, 1.0)  # 3 mm3 per voxel
+# TASK S1.03 on _volume_labels() at VOXEL_SPACING_MM, worked out by hand: 5 and 7 voxels of 3 mm3.
+VOLUME_MM3 = {"anterior": 15.0, "posterior": 21.0, "total": 36.0}
+
+
+def _same_mapping(expected: dict) -> Callable[[object], bool]:
+    def matches(result: object) -> bool:
+        if not isinstance(result, dict) or set(result) != set(expected):
+            return False
+        for key, want in expected.items():
+            got = result[key]
+            if isinstance(want, float):
+                if (not isinstance(got, (float, int, np.number))
+                        or abs(float(got) - want) > TOLERANCE):
+                    return False
+            elif tuple(np.atleast_1d(got).tolist()) != tuple(np.atleast_1d(want).tolist()):
+                return False
+        return True
+    return matches
+
+
 def _same_array(expected: np.ndarray) -> Callable[[object], bool]:
     def matches(result: object) -> bool:
         array = np.asarray(result)
@@ -117,12 +160,14 @@ def _same_slices(volumes: list[dict]) -> Callable[[object], bool]:
 
 
 def probes() -> list[Probe]:
-    """The TASKs with a reference answer in ``grader/hidden/reference.py`` that one function or
-    class can give, each with its check inputs (S2.09-S2.11 need a model and an agent, the
-    section-1 TASKs files on disk: not probed here)."""
+    """The TASKs that one function or class can answer, each with its check inputs: section 2's
+    against ``grader/hidden/reference.py``, S1.02 and S1.03 against values worked out by hand
+    (S2.09-S2.11 need a model and an agent, S1.01 and S1.04-S1.06 files on disk: not probed)."""
     image, raw, a, b, volumes = _image(), _raw(), _labels(2), _labels(3), _volumes()
     new_shape = (3, 5, 6)
     return [
+        Probe("S1.02", _header(), _same_mapping(HEADER_FACTS)),
+        Probe("S1.03", (_volume_labels(), VOXEL_SPACING_MM), _same_mapping(VOLUME_MM3)),
         Probe("S2.03", (raw,), _same_array(reference.reference_normalize(raw))),
         Probe("S2.04", (image, new_shape),
               _same_array(reference.reference_med_reshape(image, new_shape))),
