@@ -5,15 +5,15 @@
     pytest grader/ -k S2.04                 # one TASK (students: the public tests)
 
 Every grading test carries ``@pytest.mark.task("<id>", points=<n>)``. Its body runs in a
-forked child with a time and a memory limit (see ``grader/sandbox.py``), as an unprivileged
+forked child with a time and a memory limit (see ``grader/runtime/sandbox.py``), as an unprivileged
 user with ``--student-user``, so a submission that hangs, exits, crashes or fails to import
 costs only the tests that touch that code. The run has a time budget and does not wait twice
-on a function that hung (``grader/limits.py``). ``results.json`` (Gradescope's format, path
+on a function that hung (``grader/runtime/limits.py``). ``results.json`` (Gradescope's format, path
 from ``--results``) and ``results.txt`` (a table) are rewritten after every test, skipped
 tests included, and written a last time when every process of the student code is gone.
 
 Section 1 and the report are graded in the kit's or in the course starter's way, by what the
-submission hands in (``grader/course_deliverables.py``): a test marked
+submission hands in (``grader/runtime/course_deliverables.py``): a test marked
 ``@pytest.mark.deliverable(name, layout)`` runs only for that layout. A test marked
 ``task(..., by_hand="...")`` grades nothing itself: it records points that a person grades,
 and passes when the material for them is handed in.
@@ -34,18 +34,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import medpy.metric  # noqa: E402, F401
-import nibabel  # noqa: E402, F401
-import numpy  # noqa: E402, F401
-import pytest  # noqa: E402
-import scipy.ndimage  # noqa: E402, F401
-import matplotlib.pyplot  # noqa: E402, F401
-import torch  # noqa: E402, F401
-import torch._dynamo  # noqa: E402, F401 - the first optimiser imports it: 5 s per child
-import torch.utils.tensorboard  # noqa: E402, F401
-import tqdm  # noqa: E402, F401
+import sys
 
-import sys  # noqa: E402
+import matplotlib.pyplot
+import medpy.metric  # noqa: F401
+import nibabel  # noqa: F401
+import numpy  # noqa: F401
+import pytest
+import scipy.ndimage  # noqa: F401
+import torch
+import torch._dynamo  # the first optimiser imports it: 5 s per child
+import torch.utils.tensorboard  # noqa: F401
+import tqdm  # noqa: F401
 
 # `--submission DIR` (with a space) would let pytest take DIR for a test path before this file
 # registers the option, and load DIR's conftest.py and pytest.ini: a submission could grade
@@ -59,20 +59,29 @@ for _option in GRADER_OPTIONS:
                                 "takes the value for a test path and may load a conftest.py "
                                 "or pytest.ini from there")
 
-from grader import containment  # noqa: E402
-from grader.cuda_on_cpu import run_with_cuda_on_cpu  # noqa: E402
-from grader.layout import COURSE, COURSE_PLACES, LAYOUTS  # noqa: E402
-from grader.limits import DEFAULT_BUDGET_S, DEFAULT_TEST_TIMEOUT_S, RunLimits  # noqa: E402
-from grader.results import ResultsWriter, TestResult, load_manifest  # noqa: E402
-from grader.sandbox import Confinement, run_isolated  # noqa: E402
-from grader.submission import (CodeUnderTest, SubmissionError, copy_submission,  # noqa: E402
-                               default_code, find_real_data)
-from grader.course_deliverables import deliverable_layouts  # noqa: E402
+from grader.runtime import containment  # noqa: E402
+from grader.runtime.course_deliverables import deliverable_layouts  # noqa: E402
+from grader.runtime.cuda_on_cpu import run_with_cuda_on_cpu  # noqa: E402
+from grader.runtime.layout import COURSE, COURSE_PLACES, LAYOUTS  # noqa: E402
+from grader.runtime.limits import (  # noqa: E402
+    DEFAULT_BUDGET_S,
+    DEFAULT_TEST_TIMEOUT_S,
+    RunLimits,
+)
+from grader.runtime.results import ResultsWriter, TestResult, load_manifest  # noqa: E402
+from grader.runtime.sandbox import Confinement, run_isolated  # noqa: E402
+from grader.runtime.submission import (  # noqa: E402
+    CodeUnderTest,
+    SubmissionError,
+    copy_submission,
+    default_code,
+    find_real_data,
+)
 
 DEFAULT_MEMORY_MB = 3072  # per test, beyond the libraries every child inherits; a
-# container's lower memory limit lowers it (grader/containment.py)
+# container's lower memory limit lowers it (grader/runtime/containment.py)
 HIDDEN_FOLDER = "hidden"  # tests in grader/hidden/ never ship to students
-PRELOAD_SKIPPED = ("mutants", "kit", "grade_all")  # never imported by a test body
+PRELOAD_SKIPPED = ("mutants", "kit", "batch")  # never imported by a test body
 GRADER_DIR = Path(__file__).resolve().parent
 
 CODE = pytest.StashKey[CodeUnderTest]()
@@ -85,7 +94,7 @@ MEMORY = pytest.StashKey[tuple]()  # (MB per test, why)
 # what a submission whose code and deliverables all have that layout ("kit" or "course") is
 # graded on, for the kit's check that both add up.
 COLLECTED_POINTS = pytest.StashKey[dict]()
-# {deliverable: layout} of the code under test (grader/course_deliverables.py).
+# {deliverable: layout} of the code under test (grader/runtime/course_deliverables.py).
 DELIVERABLE_LAYOUTS = pytest.StashKey[dict]()
 
 
@@ -115,7 +124,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "task(id, points): a graded test of one TASK")
     config.addinivalue_line("markers", "kit: checks the kit itself; not run on a submission")
     config.addinivalue_line("markers", "layout(name): a grading test of one layout of the "
-                                       "section-2 code only, 'kit' or 'course' (grader/layout.py)")
+                                       "section-2 code only, 'kit' or 'course' "
+                                       "(grader/runtime/layout.py)")
     config.addinivalue_line("markers", "deliverable(name, layout): grades deliverable 'section1' "
                                        "or 'report' when it has that layout ('kit' or 'course')")
     if min(config.getoption("--task-timeout"), config.getoption("--memory-mb"),

@@ -16,7 +16,7 @@ SOLUTION_SRC = REPO / "solution" / "section2" / "src"
 sys.path.insert(0, str(SOLUTION_SRC))
 sys.path.insert(1, str(REPO))  # the grader package: one lookup of the real data for both
 from experiments.settings import Settings, build_settings  # noqa: E402
-from grader.submission import find_real_data, real_data_candidates  # noqa: E402
+from grader.runtime.submission import find_real_data, real_data_candidates  # noqa: E402
 
 # A U-Net and a run small enough to train in a second on the synthetic volumes, on the CPU.
 TINY_RUN = {"initial_filter_size": 4, "num_downs": 2, "patch_size": 32, "n_epochs": 2,

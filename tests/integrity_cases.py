@@ -19,6 +19,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from grader.runtime.never_copied import copytree_ignore
+
 REPO = Path(__file__).resolve().parents[1]
 KIT_SKELETON = REPO / "section2" / "src"
 SPLIT_MARK = "    # TASK: split the volumes by index into train, val and test\n"
@@ -439,8 +441,9 @@ def write_results(folder: Path, payload: dict, session: str = "2026-11-20_1412_B
 def student_dice(seed: int) -> dict[str, float]:
     """Plausible per-volume test Dice of one student's run (0.85 to 0.92)."""
     rng = np.random.default_rng(seed)
+    values = rng.uniform(0.85, 0.92, len(TEST_VOLUMES))
     return {name: round(float(value), 6)
-            for name, value in zip(TEST_VOLUMES, rng.uniform(0.85, 0.92, len(TEST_VOLUMES)))}
+            for name, value in zip(TEST_VOLUMES, values, strict=True)}
 
 
 def honest_course_class(root: Path) -> dict[str, Path]:
@@ -482,8 +485,7 @@ def planted_course_class(root: Path) -> dict[str, Path]:
 
 def kit_submission(folder: Path) -> Path:
     """A copy of the kit's skeleton, as a kit student starts."""
-    shutil.copytree(KIT_SKELETON, folder / "section2" / "src",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(KIT_SKELETON, folder / "section2" / "src", ignore=copytree_ignore())
     return folder
 
 

@@ -1,4 +1,4 @@
-"""Grading a course-starter submission's deliverables (grader/course_deliverables.py).
+"""Grading a course-starter submission's deliverables (grader/runtime/course_deliverables.py).
 
 The example deliverables here are written for these tests in the course's style: a curated
 data set (``section1/out/images``, ``labels``), a notebook, the ``results.json`` that the
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,14 +18,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from grader.batch.grade_all import STATUS_OK, grade_all
+from grader.runtime import course_deliverables as course
+from grader.runtime.layout import detect_layout
+from grader.runtime.report import TEMPLATE_TEXT
+from grader.runtime.results import ResultsWriter, TestResult, read_scores
+from grader.runtime.submission import CodeUnderTest
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader import course_deliverables as course  # noqa: E402
-from grader.layout import detect_layout  # noqa: E402
-from grader.report import TEMPLATE_TEXT  # noqa: E402
-from grader.grade_all import STATUS_OK, grade_all, scores_by_task  # noqa: E402
-from grader.results import ResultsWriter, TestResult  # noqa: E402
-from grader.submission import CodeUnderTest  # noqa: E402
 
 SHAPE = (6, 8, 7)  # [X, Y, Z] of a synthetic case
 DELIVERABLE_TASKS = "S1.0 or R2.0"  # -k of the end-to-end gradings
@@ -63,7 +62,7 @@ def course_results(dice: list[float], jaccard: list[float] | None = None,
     names = names or [f"hippocampus_{number:03d}.nii.gz" for number in range(1, len(dice) + 1)]
     jaccard = jaccard or [value / (2 - value) for value in dice]
     volumes = [{"filename": name, "dice": d, "jaccard": j}
-               for name, d, j in zip(names, dice, jaccard)]
+               for name, d, j in zip(names, dice, jaccard, strict=True)]
     overall = overall or {"mean_dice": float(np.mean(dice)),
                           "mean_jaccard": float(np.mean(jaccard))}
     return {"volume_stats": volumes, "overall": overall,
@@ -290,7 +289,7 @@ def test_a_by_hand_result_has_no_score_in_results_json_and_its_own_row_in_the_ta
     assert "S1.02 (4)" in payload["output"]
     table = (tmp_path / "results.txt").read_text()
     assert "S1.02    by hand       4  material missing: test_notebook" in table
-    assert scores_by_task(tmp_path / "results.json") == {"S1.01": (2.0, 2.0)}
+    assert read_scores(tmp_path / "results.json") == {"S1.01": (2.0, 2.0)}
 
 
 # -- whole course-style submissions, graded by the grader ------------------------------------

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from grader.runtime import report as checks
+from grader.runtime.results import ResultsWriter, TestResult
+from grader.runtime.sandbox import run_isolated
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader import report as checks  # noqa: E402
-from grader.results import ResultsWriter, TestResult  # noqa: E402
-from grader.sandbox import run_isolated  # noqa: E402
 
 
 def passes() -> None:
@@ -118,7 +118,8 @@ def test_template_itself_is_incomplete_by_every_rule(tmp_path):
 
 def test_report_without_a_heading_and_with_a_wrong_number_is_flagged(tmp_path):
     text = ("## 1. Run\n| Dice (whole hippocampus) | `0.9100` |\n"
-            "| Jaccard (whole hippocampus) | `0.8000` |\n![a](loss.png) ![b](loss.png) ![c](loss.png)\n")
+            "| Jaccard (whole hippocampus) | `0.8000` |\n"
+            "![a](loss.png) ![b](loss.png) ![c](loss.png)\n")
     write_report(tmp_path, text, {"mean_dice": 0.8831, "mean_jaccard": 0.8})
     report = checks.load_report(tmp_path)
     assert "heading '## 5. Discussion' is missing" in checks.structure_problems(report, TEMPLATE)
@@ -139,7 +140,7 @@ def test_a_crashing_body_is_reported_without_a_fatal_python_error_dump():
               "import torch  # the grader imports it in the parent, never in a child\n"
               "faulthandler.enable()\n"
               f"sys.path.insert(0, {str(REPO)!r})\n"
-              "from grader.sandbox import run_isolated\n"
+              "from grader.runtime.sandbox import run_isolated\n"
               "outcome = run_isolated(lambda: ctypes.string_at(0), timeout_s=5, memory_mb=512)\n"
               "print(outcome.output)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
+from course_submissions import MISTAKES, VARIANTS, CourseSubmission, build, build_starter
+
+from grader.batch.grade_all import STATUS_OK, Grade, grade_all
+from grader.runtime.layout import COURSE, KIT, detect_layout
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from course_submissions import (MISTAKES, VARIANTS, CourseSubmission, build,  # noqa: E402
-                                build_starter)
-from grader.grade_all import STATUS_OK, Grade, grade_all  # noqa: E402
-from grader.layout import COURSE, KIT, detect_layout  # noqa: E402
 
 SECTION2_PREFIX = "S2."  # the section-2 code TASKs
 MIN_SHARE_OF_CORRECT = 0.95  # a correct course submission keeps at least this share

@@ -21,12 +21,19 @@ from pathlib import Path
 
 import pytest
 
+from grader.batch.grade_all import STATUS_OK, Grade, grade_all
+from grader.mutants import (
+    IGNORED,
+    MUTANTS,
+    Mutant,
+    MutantError,
+    apply_mutant,
+    build_mutant,
+    copy_solution,
+)
+from grader.runtime.results import load_manifest
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader.grade_all import STATUS_OK, Grade, grade_all  # noqa: E402
-from grader.mutants import (IGNORED, MUTANTS, Mutant, MutantError, apply_mutant,  # noqa: E402
-                            build_mutant, copy_solution)
-from grader.results import load_manifest  # noqa: E402
 
 MAX_GRADING_S = 120.0  # one submission's grading on a CI runner; Gradescope allows more
 RUN_LIMIT_S = 900.0  # a grading run stopped after this is an error here, not a slow pass

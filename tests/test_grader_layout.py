@@ -11,12 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from grader.runtime.checks import expect_error
+from grader.runtime.course_pipeline import run_course_main, split_as_lists
+from grader.runtime.layout import COURSE, KIT, detect_layout
+from grader.runtime.sandbox import describe
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader.checks import expect_error  # noqa: E402
-from grader.course_pipeline import run_course_main, split_as_lists  # noqa: E402
-from grader.layout import COURSE, KIT, detect_layout  # noqa: E402
-from grader.sandbox import describe  # noqa: E402
 
 COURSE_MAIN = '''
 from experiments.UNetExperiment import UNetExperiment
@@ -53,7 +53,7 @@ def test_layout_is_the_kits_when_it_has_split_indices_or_a_kit_task_id(files, la
 def test_cuda_only_code_runs_on_the_cpu_after_map_cuda_to_cpu():
     script = textwrap.dedent('''
         import torch
-        from grader.cuda_on_cpu import map_cuda_to_cpu
+        from grader.runtime.cuda_on_cpu import map_cuda_to_cpu
         assert map_cuda_to_cpu() is not torch.cuda.is_available()
         model = torch.nn.Conv2d(1, 3, 3).cuda().to(torch.device("cuda:0"))
         x = torch.ones(2, 1, 4, 4).cuda().to("cuda").to(device="cuda")

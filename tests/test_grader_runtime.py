@@ -19,13 +19,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from grader.mutants import copy_solution
+from grader.runtime import containment
+from grader.runtime.hangs import Hang, stuck_frame
+from grader.runtime.limits import RunLimits
+from grader.runtime.never_copied import copytree_ignore
+from grader.runtime.sandbox import Confinement, run_isolated
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader import containment  # noqa: E402
-from grader.hangs import Hang, stuck_frame  # noqa: E402
-from grader.limits import RunLimits  # noqa: E402
-from grader.mutants import copy_solution  # noqa: E402
-from grader.sandbox import Confinement, run_isolated  # noqa: E402
 
 GRADING_LIMIT_S = 600  # Gradescope's default timeout for a whole grading
 PER_TEST_S = 20  # these runs' per-test limit (the grader's default): the slowest honest test
@@ -122,7 +123,7 @@ def test_a_timeout_without_a_named_function_refuses_the_rest_of_its_task_only():
 def loops_in_a_submission_function(folder: Path):
     def body():
         sys.path.insert(0, str(folder))
-        import hangs_here  # noqa: F401 - its function loops
+        import hangs_here  # its function loops
         hangs_here.Dice3d()
     return body
 
@@ -147,9 +148,10 @@ def test_sandbox_names_the_stuck_function_then_refuses_it_at_once(tmp_path):
 # exit, then rewrites the results with full marks; it also tries at once.
 FORGER = '''
 import json as _json, os as _os, time as _time
+import psutil as _psutil
 def _forge_results():
     grader = _os.getppid()
-    args = open(f"/proc/{grader}/cmdline").read().split("\\0")
+    args = _psutil.Process(grader).cmdline()
     path = [a.split("=", 1)[1] for a in args if a.startswith("--results=")][0]
     forged = {"score": 100.0, "max_score": 100.0, "tests": []}
     if _os.fork() == 0:
@@ -161,7 +163,7 @@ def _forge_results():
                         _json.dump(forged, stream)
                 except OSError:
                     pass
-                while _os.path.exists(f"/proc/{grader}"):
+                while _psutil.pid_exists(grader):
                     _time.sleep(0.05)
             _os._exit(0)
         _os._exit(0)
@@ -253,7 +255,7 @@ def test_a_test_gets_less_memory_than_the_container_leaves(tmp_path):
 def test_a_skipped_test_is_listed_with_its_points_and_reason(tmp_path):
     kit = tmp_path / "kit"  # the grader alone, with no data set beside it
     shutil.copytree(REPO / "grader", kit / "grader",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "kit"))
+                    ignore=copytree_ignore("kit"))
     (kit / "tools").mkdir()
     shutil.copy2(REPO / "tools" / "hippocampus_kit.py", kit / "tools")  # the data lookup
     env = {name: value for name, value in os.environ.items() if name != "HIPPOCAMPUS_DATA"}

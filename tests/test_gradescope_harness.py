@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from grader.mutants import copy_solution
+from grader.runtime.submission import find_submission_root
+from tests.test_grader_runtime import FORGER, HANG, change_function
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from grader.mutants import copy_solution  # noqa: E402
-from grader.submission import find_submission_root  # noqa: E402
-from tests.test_grader_runtime import FORGER, HANG, change_function  # noqa: E402
 
 HARNESS_LIMIT_S = 900  # the harness stops run_autograder at 600 s itself
 BOMB = "    bytearray(1600 * 2**20)\n"  # 1.6 GB: twice Gradescope's default container

@@ -4,18 +4,16 @@ the report checks accept (the training itself is the pipeline's, tested elsewher
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
 
+import reference_upload
+from grader.runtime import report as checks
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
-import reference_upload  # noqa: E402
-from grader import report as checks  # noqa: E402
 
 SHAPE = (6, 8, 8)  # [X, Y, Z] of the synthetic volumes
 CASES = ("hippocampus_001.nii.gz", "hippocampus_002.nii.gz", "hippocampus_003.nii.gz")

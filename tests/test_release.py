@@ -26,9 +26,12 @@ COPY_IGNORED = shutil.ignore_patterns(".git", ".venv", "data", "dist", "results"
                                       "__pycache__", "*.pyc", ".pytest_cache",
                                       ".ipynb_checkpoints")
 INSTRUCTOR_ONLY = ("solution/", "grader/hidden/", "grader/kit/", "grader/mutants/",
-                   "grader/grade_all.py", "tools/make_skeleton.py", "tools/solution_markers.py",
+                   "grader/batch/", "tools/make_skeleton.py", "tools/solution_markers.py",
                    "tools/release.py", "tools/benchmark.py", "tools/release/")
-GRADER_IMPORT = re.compile(r"^\s*from grader(?:\.(\w+)| import (\w+))", re.MULTILINE)
+# The grader's folders by role (grader/README.md): what each release holds besides the files
+# directly in grader/ (its README excepted).
+STUDENT_GRADER = ("grader/runtime", "grader/public")
+AUTOGRADER_GRADER = (*STUDENT_GRADER, "grader/hidden")
 SUBPROCESS_TIMEOUT_S = 300  # one release or one grading run; each takes seconds
 
 
@@ -83,20 +86,19 @@ def files_below(root: Path, folder: str) -> set[str]:
     return found
 
 
+def grader_top_files(kit: Path) -> set[str]:
+    """The files directly in grader/ (the plugin, points.json), less the instructors' README."""
+    return {f"grader/{path.name}" for path in (kit / "grader").iterdir()
+            if path.is_file() and path.name != "README.md"}
+
+
 def expected_student_files(kit: Path) -> set[str]:
-    """The student release by the rules: the sections, a few named files, the public tests."""
+    """The student release by the rules: the sections, a few named files, the grader's runtime
+    and public tests."""
     expected = {"README.md", "requirements.txt", "pytest.ini", ".gitignore", "tools/get_data.py",
-                "tools/hippocampus_kit.py",
-                "grader/__init__.py", "grader/conftest.py", "grader/points.json"}
-    for folder in ("section1", "section2/src", "section2/out", "grader/public"):
+                "tools/hippocampus_kit.py"} | grader_top_files(kit)
+    for folder in ("section1", "section2/src", "section2/out", *STUDENT_GRADER):
         expected |= files_below(kit, folder)
-    todo = [name for name in expected if name.startswith("grader/") and name.endswith(".py")]
-    while todo:  # grader modules that the public tests import, and what those import
-        for match in GRADER_IMPORT.finditer((kit / todo.pop()).read_text()):
-            module = f"grader/{match[1] or match[2]}.py"
-            if (kit / module).is_file() and module not in expected:
-                expected.add(module)
-                todo.append(module)
     return expected
 
 
@@ -174,8 +176,11 @@ def test_autograder_zip_has_gradescopes_layout_and_no_solution(kit, dist):
             "section2/out/README.md", "README_autograder.md"} <= names
     assert any(name.startswith("grader/hidden/") for name in names)
     assert any(name.startswith("grader/public/") for name in names)
-    for prefix in ("solution/", "grader/mutants/", "grader/grade_all.py", "grader/kit/"):
+    for prefix in ("solution/", "grader/mutants/", "grader/batch/", "grader/kit/"):
         assert not any(name.startswith(prefix) for name in names), prefix
+    grader = {name for name in names if name.startswith("grader/")}
+    assert grader == grader_top_files(kit).union(
+        *(files_below(kit, folder) for folder in AUTOGRADER_GRADER))
     run = scripts["run_autograder"]
     assert "AUTOGRADER=${AUTOGRADER:-/autograder}" in run
     assert "SUBMISSION=$AUTOGRADER/submission" in run

@@ -211,7 +211,7 @@ def test_skeleton_eda_ends_with_the_one_line_task_message(synthetic_root, tmp_pa
 def test_pipeline_eda_and_grader_find_the_data_by_one_rule_honouring_hippocampus_data(
         tmp_path, synthetic_root, monkeypatch):
     monkeypatch.setenv(hippocampus_kit.DATA_ENV, str(synthetic_root))
-    from grader.submission import find_real_data
+    from grader.runtime.submission import find_real_data
     sys.path.insert(0, str(REPO / "solution" / "section1"))
     import eda
     assert hippocampus_kit.find_training_set() == synthetic_root

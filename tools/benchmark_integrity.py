@@ -6,7 +6,7 @@ Builds a worst case in a temporary folder: every submission is a copy of the kit
 solution (so every pair is reported as similar, with its passages), with a session folder of
 its own numbers (results.json, split.json, config.json, three saved predictions, a model.pth)
 over a synthetic data set of three label maps. Then runs
-``python -m grader.grade_all DIR --integrity-only`` in a fresh process, as an instructor
+``python -m grader.batch.grade_all DIR --integrity-only`` in a fresh process, as an instructor
 would, and prints: submissions, findings, seconds, seconds per submission.
 """
 
@@ -29,7 +29,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "solution" / "section2" / "src"))
-from grader.integrity import CSV_FILE  # noqa: E402
+from grader.batch.integrity import CSV_FILE  # noqa: E402
 from grader.mutants import copy_solution  # noqa: E402
 from networks.RecursiveUNet import UNet  # noqa: E402
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.submissions):
             write_submission(root / "class" / f"student_{index:03d}", index, data_dir, model)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "grader.grade_all", str(root / "class"),
+        subprocess.run([sys.executable, "-m", "grader.batch.grade_all", str(root / "class"),
                         "--out", str(root / "out"), "--integrity-only",
                         f"--data-dir={data_dir}"],
                        cwd=REPO, check=True, stdout=subprocess.DEVNULL)

@@ -47,11 +47,16 @@ from solution_markers import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.append(str(REPO))  # the grader: its rules of names never copied and of functions
+from grader.runtime.never_copied import NEVER_COPIED, NEVER_COPIED_SUFFIXES  # noqa: E402
+from grader.runtime.source_functions import source_functions  # noqa: E402
+
 # (solution folder, student folder), relative to the repository root.
 TREES = (("solution/section1", "section1"), ("solution/section2/src", "section2/src"))
-# Never read from a solution tree nor written or removed in a student tree: run outputs, caches.
-IGNORED_NAMES = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "runs"})
-IGNORED_SUFFIXES = frozenset({".pyc"})
+# Never read from a solution tree nor written or removed in a student tree: the kit's rule
+# of names never copied (caches, run outputs; grader/runtime/never_copied.py).
+IGNORED_NAMES = NEVER_COPIED
+IGNORED_SUFFIXES = frozenset(NEVER_COPIED_SUFFIXES)
 STUDENT_FOLDER = "out"  # a student's deliverables and run outputs, never removed
 HAND_IN_TEMPLATE = "out/README.md"  # the one file of out/ that is generated
 TABLE_PLACEHOLDER = "<!-- TASKS -->"
@@ -94,20 +99,8 @@ def stub_statement(task_id: str, summary: str) -> str:
 
 def _functions_by_line(source: str) -> list[tuple[int, int, str]]:
     """(first line, last line, qualified name) of every function in ``source``."""
-    spans = []
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                name = f"{prefix}{child.name}"
-                if not isinstance(child, ast.ClassDef):
-                    spans.append((child.lineno, child.end_lineno, name))
-                visit(child, name + ".")
-            else:
-                visit(child, prefix)
-
-    visit(ast.parse(source), "")
-    return spans
+    return [(node.lineno, node.end_lineno, name)
+            for name, node in source_functions(ast.parse(source))]
 
 
 def _refuse_marker_text(text: str, path: str) -> None:

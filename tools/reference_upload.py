@@ -25,14 +25,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nibabel as nib  # noqa: E402
+import matplotlib.pyplot as plt
+import nibabel as nib
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from grader import report as checks  # noqa: E402
 from grader.mutants import copy_solution  # noqa: E402
-from grader.submission import find_real_data  # noqa: E402
+from grader.runtime import report as checks  # noqa: E402
+from grader.runtime.submission import find_real_data  # noqa: E402
 
 DEFAULT_PIPELINE_FLAGS = ("--preset", "cpu")
 # One epoch line of the pipeline's log: "epoch   1/9 | train loss 1.4744 | val loss 1.5124 |".
@@ -94,7 +94,8 @@ def prediction_figure(session: Path, data: Path, path: Path) -> None:
                (data / "images", data / "labels", session / "predictions")]
     middle = volumes[0].shape[0] // 2
     figure, axes = plt.subplots(1, 3, figsize=FIGURE_INCHES)
-    for axis, volume, title in zip(axes, volumes, ("image", "ground truth", "prediction")):
+    for axis, volume, title in zip(axes, volumes, ("image", "ground truth", "prediction"),
+                                   strict=True):
         axis.imshow(volume[middle], cmap="gray")
         axis.set(title=title)
         axis.axis("off")

@@ -5,13 +5,13 @@
 First the skeleton check of ``tools/make_skeleton.py``: a stale skeleton is refused and nothing
 is written. ``student/`` (and ``student.zip``) holds the student README, ``requirements.txt``,
 ``section1/``, ``section2/`` without run outputs, ``tools/get_data.py`` and
-``tools/hippocampus_kit.py`` (where the data is), the public tests with the grader modules
-they import, and a ``pytest.ini``; every text file in it is then scanned for solution marker
-text and for the lines ``solution/`` marks as reference answers (code blocks and lines,
-notebook answer cells: the grammar of ``tools/solution_markers.py``), and a hit removes this
-run's output. The generated files of ``section1/`` and ``section2/src/`` ship
-without their "Generated from solution/..." header: it is a note for the kit's maintainers,
-and students edit these files. ``autograder.zip`` follows Gradescope's layout
+``tools/hippocampus_kit.py`` (where the data is), the grader's runtime and public tests
+(chosen by folder: ``GRADER_FOLDERS``), and a ``pytest.ini``; every text file in it is then
+scanned for solution marker text and for the lines ``solution/`` marks as reference answers
+(code blocks and lines, notebook answer cells: the grammar of ``tools/solution_markers.py``),
+and a hit removes this run's output. The generated files of ``section1/`` and ``section2/src/``
+ship without their "Generated from solution/..." header: it is a note for the kit's
+maintainers, and students edit these files. ``autograder.zip`` follows Gradescope's layout
 (https://gradescope-autograders.readthedocs.io/en/latest/specs/): ``setup.sh`` and
 ``run_autograder`` at its root, the grader with its hidden tests, and what the grader reads at
 run time. It holds no ``solution/``: a submission is graded without one, and the kit's own
@@ -27,7 +27,6 @@ course's copy that the real-data tests were written for) in ``autograder.zip`` a
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
 import re
@@ -43,10 +42,10 @@ from solution_markers import MARKER_TEXT, MarkerError, cell_text, find_marked_co
 TOOLS = Path(__file__).resolve().parent
 REPO = TOOLS.parent
 TEMPLATES = TOOLS / "release"
+sys.path.append(str(REPO))  # the grader package: its rule of names never copied
+from grader.runtime.never_copied import NEVER_COPIED  # noqa: E402
 
-# Never shipped from any tree: caches, run outputs, model weights, data.
-SKIPPED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "runs",
-                           ".DS_Store"})
+# Never shipped from any tree: NEVER_COPIED (caches, run outputs), and model weights and data.
 CACHE_SUFFIXES = (".pyc",)
 DATA_SUFFIXES = (".pyc", ".pth", ".tmp", ".nii", ".nii.gz", ".tar")
 # Student release: folders shipped whole (less run outputs), single files, and templates
@@ -56,11 +55,15 @@ RUN_OUTPUTS = ("section1/out/results/", "section2/out/results/")
 STUDENT_FILES = ("requirements.txt", "tools/get_data.py", "tools/hippocampus_kit.py")
 STUDENT_TEMPLATES = {"README.md": "student_README.md", "pytest.ini": "pytest.ini",
                      ".gitignore": "gitignore"}
-PUBLIC_GRADER = ("grader/__init__.py", "grader/conftest.py", "grader/points.json")
 HAND_IN_TEMPLATES = ("section1/out/README.md", "section2/out/README.md")
-# Autograder: the grader less what never runs on a submission, plus what it reads at run time.
-AUTOGRADER_SKIPPED = ("grader/kit/", "grader/mutants/", "grader/grade_all.py",
-                      "grader/integrity/")
+# The grader ships by folder (grader/README.md, "Layout"): the files directly in grader/ (the
+# pytest plugin, points.json; not the instructors' README) and runtime/ go with every grading
+# run, public/ to students too, hidden/ (tests and reference answers) only to the autograder;
+# batch/, mutants/ and kit/ never leave the instructors.
+GRADER = "grader"
+GRADER_TOP_SUFFIXES = (".py", ".json")
+GRADER_FOLDERS = {"student": ("runtime", "public"), "autograder": ("runtime", "public", "hidden")}
+# Autograder: the grader, plus what it reads at run time.
 AUTOGRADER_FILES = ("requirements.txt", "tools/get_data.py",
                     "tools/hippocampus_kit.py")  # and HAND_IN_TEMPLATES
 AUTOGRADER_TEMPLATES = {name: name for name in ("setup.sh", "run_autograder", "pytest.ini",
@@ -68,12 +71,9 @@ AUTOGRADER_TEMPLATES = {name: name for name in ("setup.sh", "run_autograder", "p
 EXECUTABLE = frozenset({"setup.sh", "run_autograder"})
 # Paths that must never reach a student.
 INSTRUCTOR_ONLY = ("solution/", "grader/hidden/", "grader/kit/", "grader/mutants/",
-                   "grader/grade_all.py", "grader/integrity/", "tools/make_skeleton.py",
-                   "tools/solution_markers.py", "tools/release.py", "tools/benchmark.py",
-                   "tools/benchmark_integrity.py", "tools/release/")
-
-# An import inside `try: ... except ImportError` is optional: its module need not ship.
-OPTIONAL_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
+                   "grader/batch/", "tools/make_skeleton.py", "tools/solution_markers.py",
+                   "tools/release.py", "tools/benchmark.py", "tools/benchmark_integrity.py",
+                   "tools/release/")
 MIN_LEAK_CHARS = 26  # shorter solution lines (`return dice`, `x = x.float()`) are too common
 TORCH_PIN = re.compile(r"^torch==(?P<version>[\w.]+)\s*$", re.MULTILINE)
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -120,59 +120,20 @@ def files_under(repo: Path, folder: str, suffixes: tuple[str, ...] = DATA_SUFFIX
     for path in (repo / folder).rglob("*"):
         relative = path.relative_to(repo).as_posix()
         if (path.is_file() and not path.is_symlink()
-                and not SKIPPED_PARTS.intersection(path.relative_to(repo).parts)
+                and not NEVER_COPIED.intersection(path.relative_to(repo).parts)
                 and not relative.endswith(suffixes) and not relative.startswith(skipped)):
             found.append(relative)
     return sorted(found)
 
 
-def optional_imports(tree: ast.AST) -> set[int]:
-    """ids of the import statements inside ``try: ... except ImportError`` (optional ones)."""
-    optional = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Try) and any(
-                ast.unparse(handler.type or ast.Name("BaseException")) in OPTIONAL_IMPORT_ERRORS
-                for handler in node.handlers):
-            optional.update(id(leaf) for statement in node.body for leaf in ast.walk(statement))
-    return optional
-
-
-def grader_imports(path: Path) -> set[str]:
-    """Dotted ``grader.*`` modules a file needs: imports (except optional ones, guarded by
-    ``except ImportError``) and modules loaded through ``pytest_plugins``."""
-    names = set()
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    optional = optional_imports(tree)
-    for node in ast.walk(tree):
-        if id(node) in optional:
-            continue
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:  # the grader imports absolutely
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "pytest_plugins"
-                                                  for target in node.targets):
-            names.update(leaf.value for leaf in ast.walk(node.value)
-                         if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str))
-    return {name for name in names if name.split(".")[0] == "grader"}
-
-
-def public_grader_files(repo: Path) -> list[str]:
-    """The self-check: plugin, points, ``grader/public/`` and every grader module they import."""
-    wanted = set(PUBLIC_GRADER) | set(files_under(repo, "grader/public", CACHE_SUFFIXES))
-    todo = sorted(wanted)
-    while todo:
-        relative = todo.pop()
-        if not relative.endswith(".py"):
-            continue
-        for name in grader_imports(repo / relative):
-            stem = name.replace(".", "/")
-            for candidate in (f"{stem}.py", f"{stem}/__init__.py"):
-                if (repo / candidate).is_file() and candidate not in wanted:
-                    wanted.add(candidate)
-                    todo.append(candidate)
-    return sorted(wanted)
+def grader_files(repo: Path, release: str) -> list[str]:
+    """The grader's files in ``release`` ("student" or "autograder"), by folder: those directly
+    in grader/ with a suffix of ``GRADER_TOP_SUFFIXES``, and every file of the release's
+    ``GRADER_FOLDERS``."""
+    top = sorted(path.relative_to(repo).as_posix() for path in (repo / GRADER).iterdir()
+                 if path.is_file() and path.name.endswith(GRADER_TOP_SUFFIXES))
+    return top + [path for folder in GRADER_FOLDERS[release]
+                  for path in files_under(repo, f"{GRADER}/{folder}", CACHE_SUFFIXES)]
 
 
 def require(repo: Path, paths: list[str]) -> None:
@@ -199,7 +160,8 @@ def points_table(repo: Path) -> str:
     rows = ["| TASK | points | what |", "|---|---|---|"]
     rows += [f"| {task} | {entry['points']} | {entry['title']} |"
              for task, entry in manifest["tasks"].items()]
-    return "\n".join(rows + [f"| total | {manifest['total']} | |"])
+    total = sum(entry["points"] for entry in manifest["tasks"].values())
+    return "\n".join(rows + [f"| total | {total:g} | |"])
 
 
 def student_files(repo: Path, generated: set[str]) -> dict[str, bytes]:
@@ -211,12 +173,12 @@ def student_files(repo: Path, generated: set[str]) -> dict[str, bytes]:
     """
     paths = [path for tree in STUDENT_TREES
              for path in files_under(repo, tree, skipped=RUN_OUTPUTS)]
-    paths += list(STUDENT_FILES) + public_grader_files(repo)
+    paths += list(STUDENT_FILES) + grader_files(repo, "student")
     require(repo, paths)
     instructor = sorted(path for path in paths if path.startswith(INSTRUCTOR_ONLY))
     if instructor:
-        raise ReleaseError(f"instructor-only files would ship: {', '.join(instructor)} (the "
-                           "public tests import them, or they sit in a student folder)")
+        raise ReleaseError(f"instructor-only files would ship: {', '.join(instructor)} (they "
+                           "sit in a student folder)")
     files = shipped(repo, paths, generated)
     values = {"POINTS_TABLE": points_table(repo)}
     files.update({name: template(source, values) for name, source in STUDENT_TEMPLATES.items()})
@@ -235,9 +197,8 @@ def autograder_files(repo: Path, generated: set[str]) -> dict[str, bytes]:
     if pin is None:
         raise ReleaseError("requirements.txt has no `torch==<version>` line; setup.sh installs "
                            "that version's CPU build")
-    paths = files_under(repo, "grader", CACHE_SUFFIXES, skipped=AUTOGRADER_SKIPPED)
-    paths += list(AUTOGRADER_FILES) + [path for path in HAND_IN_TEMPLATES
-                                       if (repo / path).is_file()]
+    paths = grader_files(repo, "autograder") + list(AUTOGRADER_FILES)
+    paths += [path for path in HAND_IN_TEMPLATES if (repo / path).is_file()]
     files = shipped(repo, paths, generated)
     values = {"TORCH_VERSION": pin["version"]}
     files.update({name: template(source, values) for name, source in AUTOGRADER_TEMPLATES.items()})

@@ -1,7 +1,7 @@
 """Reference versions of TASK code, for the grader's own use: never shipped to students.
 
 The grading tests swap these in for a submission's own helpers where a test grades one TASK
-and must not lose points for another (see ``grader/fixtures.py``). They live under
+and must not lose points for another (see ``grader/runtime/fixtures.py``). They live under
 ``grader/hidden/`` because they are answers (S2.03, S2.04, S2.06, S2.12, S2.13); the student
 release leaves this folder out, and the public tests then use the student's own code.
 """

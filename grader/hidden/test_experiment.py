@@ -11,13 +11,27 @@ import pytest
 import torch
 from torch import nn
 
-from grader.checks import check
 from grader.hidden.reference import reference_dice, reference_jaccard
-from grader.fixtures import (OracleModel, RecordingLoss, RecordingOptimizer, TinyNet,
-                             build_experiment, is_finite_positive, loaded_volume, oracle_image,
-                             prepare_run_test, random_seg, returned_loss,
-                             use_reference_metrics, use_reference_train_loader,
-                             use_reference_val_loader)
+from grader.runtime.checks import check
+from grader.runtime.fixtures import (
+    OracleModel,
+    RecordingLoss,
+    RecordingOptimizer,
+    TinyNet,
+    build_experiment,
+    frame_shape,
+    framed_seg,
+    is_finite_positive,
+    loaded_volume,
+    oracle_image,
+    prepare_run_test,
+    random_volume,
+    returned_loss,
+    shown_labels,
+    use_reference_metrics,
+    use_reference_train_loader,
+    use_reference_val_loader,
+)
 
 
 def batch_of(*volumes: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,22 +43,13 @@ def batch_of(*volumes: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def filler(code, seed: int, depth: int = 2) -> dict:
-    return loaded_volume(code, random_seg((depth, 12, 12), seed),
-                         f"hippocampus_{300 + seed}.nii.gz")
-
-
-def shown_labels(seg: np.ndarray, seed: int, fraction: float = 0.3) -> np.ndarray:
-    """``seg`` with about ``fraction`` of its voxels changed to another label."""
-    shown = seg.copy()
-    wrong = np.random.default_rng(seed).uniform(size=seg.shape) < fraction
-    shown[wrong] = (shown[wrong] + 1) % 3
-    return shown
+    return random_volume(code, (depth, 12, 12), seed, f"hippocampus_{300 + seed}.nii.gz")
 
 
 @pytest.mark.task("S2.07", points=2)
 def test_training_gradient_over_a_batch_of_two_volumes_is_that_of_cross_entropy(code, tmp_path):
-    train = [loaded_volume(code, random_seg((3, 14, 9), 30), "hippocampus_330.nii.gz"),
-             loaded_volume(code, random_seg((2, 16, 16), 31), "hippocampus_331.nii.gz")]
+    train = [random_volume(code, (3, 14, 9), 30, "hippocampus_330.nii.gz"),
+             random_volume(code, (2, 16, 16), 31, "hippocampus_331.nii.gz")]
     volumes = [*train, filler(code, 32), filler(code, 33)]
     split = {"train": [0, 1], "val": [2], "test": [3]}
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
@@ -67,7 +72,7 @@ def test_training_gradient_over_a_batch_of_two_volumes_is_that_of_cross_entropy(
 
 @pytest.mark.task("S2.07", points=1)
 def test_training_loss_gets_the_raw_logits_and_integer_class_indices(code, tmp_path):
-    train = loaded_volume(code, random_seg((1, 12, 12), 34), "hippocampus_334.nii.gz")  # one slice
+    train = random_volume(code, (1, 12, 12), 34, "hippocampus_334.nii.gz")  # one slice
     volumes = [train, filler(code, 35), filler(code, 36)]
     split = {"train": [0], "val": [1], "test": [2]}
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=1)
@@ -94,7 +99,7 @@ def test_training_loss_gets_the_raw_logits_and_integer_class_indices(code, tmp_p
 @pytest.mark.task("S2.08", points=1)
 def test_validation_loss_is_the_cross_entropy_of_the_validation_slices(code, tmp_path):
     use_reference_metrics(code)
-    val = loaded_volume(code, random_seg((4, 12, 12), 37), "hippocampus_337.nii.gz")
+    val = random_volume(code, (4, 12, 12), 37, "hippocampus_337.nii.gz")
     volumes = [filler(code, 38), val, filler(code, 39)]
     split = {"train": [0], "val": [1], "test": [2]}
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
@@ -121,10 +126,12 @@ def test_validation_loss_is_the_cross_entropy_of_the_validation_slices(code, tmp
 @pytest.mark.task("S2.14", points=1)
 def test_run_test_scores_each_volume_against_its_own_ground_truth(code, tmp_path):
     prepare_run_test(code)
-    segs = {"hippocampus_340.nii.gz": random_seg((3, 12, 10), 40),
-            "hippocampus_341.nii.gz": random_seg((5, 16, 11), 41)}
-    shown = {name: shown_labels(seg, seed) for seed, (name, seg) in enumerate(segs.items())}
-    tests = [loaded_volume(code, seg, name, image=oracle_image(shown[name]))
+    shapes = {"hippocampus_340.nii.gz": (3, 12, 10), "hippocampus_341.nii.gz": (5, 16, 11)}
+    segs = {name: framed_seg(code, shape, seed)
+            for seed, (name, shape) in zip((40, 41), shapes.items(), strict=True)}
+    shown = {name: shown_labels(seg, shapes[name], seed)
+             for seed, (name, seg) in enumerate(segs.items())}
+    tests = [loaded_volume(code, seg, name, shapes[name], image=oracle_image(shown[name]))
              for name, seg in segs.items()]
     volumes = [filler(code, 42), filler(code, 43), *tests]
     split = {"train": [0], "val": [1], "test": [2, 3]}
@@ -148,16 +155,17 @@ def test_run_test_scores_each_volume_against_its_own_ground_truth(code, tmp_path
 @pytest.mark.task("S2.15", points=1)
 def test_run_test_averages_over_volumes_not_over_pooled_voxels(code, tmp_path):
     prepare_run_test(code)
-    small = np.zeros((1, 4, 4), dtype=np.uint8)  # [1, 4, 4]: Dice 0
+    small_shape, middle_shape = (1, 4, 4), (2, 8, 8)
+    small = np.zeros(frame_shape(code, small_shape), dtype=np.uint8)  # [1, 4, 4] framed: Dice 0
     small[0, 0, :2] = 1
     small_shown = np.zeros_like(small)
     small_shown[0, 3, :2] = 2
-    large = random_seg((6, 16, 16), 44)  # [6, 16, 16]: Dice 1
-    middle = random_seg((2, 8, 8), 45)  # [2, 8, 8]: Dice below 1
-    tests = [loaded_volume(code, small, "hippocampus_344.nii.gz", image=oracle_image(small_shown)),
-             loaded_volume(code, large, "hippocampus_345.nii.gz"),
-             loaded_volume(code, middle, "hippocampus_346.nii.gz",
-                           image=oracle_image(shown_labels(middle, 46)))]
+    middle = framed_seg(code, middle_shape, 45)  # [2, 8, 8] framed: Dice below 1
+    tests = [loaded_volume(code, small, "hippocampus_344.nii.gz", small_shape,
+                           image=oracle_image(small_shown)),
+             random_volume(code, (6, 16, 16), 44, "hippocampus_345.nii.gz"),  # Dice 1
+             loaded_volume(code, middle, "hippocampus_346.nii.gz", middle_shape,
+                           image=oracle_image(shown_labels(middle, middle_shape, 46)))]
     volumes = [filler(code, 47), filler(code, 48), *tests]
     split = {"train": [0], "val": [1], "test": [2, 3, 4]}
     experiment = build_experiment(code, tmp_path, volumes, split)

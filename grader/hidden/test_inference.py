@@ -7,11 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checks import check, done
-from grader.fixtures import (COURSE_PATCH, PATCH, OracleModel, TinyNet, agent_for, is_course,
-                             oracle_image, patch_of, random_seg, raw_image,
-                             use_reference_preprocessing)
 from grader.public.test_inference import course_corner_check, course_unpadded
+from grader.runtime.checks import check, done
+from grader.runtime.fixtures import (
+    COURSE_PATCH,
+    PATCH,
+    OracleModel,
+    TinyNet,
+    agent_for,
+    is_course,
+    oracle_image,
+    patch_of,
+    random_seg,
+    raw_image,
+    use_reference_preprocessing,
+)
 
 
 @pytest.mark.layout("kit")

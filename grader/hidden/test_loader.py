@@ -6,11 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import check
 from grader.hidden.reference import reference_med_reshape
-from grader.fixtures import (by_filename, is_course, use_reference_preprocessing,
-                             write_training_set)
 from grader.public.test_loader import linear_fit_residual, require_normalised_images
+from grader.runtime.checks import check
+from grader.runtime.fixtures import (
+    by_filename,
+    is_course,
+    use_reference_preprocessing,
+    write_training_set,
+)
 
 PATCH = 8  # px: y_shape and z_shape of the loader
 LOADER = "data_prep.HippocampusDatasetLoader"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import check, done
-from grader.fixtures import is_course
+from grader.runtime.checks import check, done
+from grader.runtime.fixtures import is_course
 
 
 @pytest.mark.task("S2.04", points=1)

@@ -7,10 +7,10 @@ from pathlib import PurePath
 
 import pytest
 
-from grader.checks import check
-from grader.course_pipeline import run_course_main, split_as_lists
-from grader.fixtures import import_pipeline_module, is_course, kit_function
-from grader.layout import COURSE_CONFIG_PLACEHOLDERS
+from grader.runtime.checks import check
+from grader.runtime.course_pipeline import run_course_main, split_as_lists
+from grader.runtime.fixtures import import_pipeline_module, is_course, kit_function
+from grader.runtime.layout import COURSE_CONFIG_PLACEHOLDERS
 
 SPLIT_PARTS = ("train", "val", "test")
 N_VOLUMES = 260  # the course data set's size

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checks import check
-from grader.fixtures import is_course
+from grader.runtime.checks import check
+from grader.runtime.fixtures import is_course
 
 DEPTHS = (1, 3, 2)  # slices of the three volumes
 SHAPE = (6, 4)  # [H, W]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from medpy.metric import binary
 
-from grader.checks import check, done, expect_error
+from grader.runtime.checks import check, done, expect_error
 
 SEEDS = range(6)
 # Dice and Jaccard as float32 differ from medpy's float64 by up to about 1e-7; the course never

@@ -26,14 +26,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.runtime.never_copied import copytree_ignore
+
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 SOLUTION = REPO / "solution"  # holds section2/src and section1
 SECTION2_SRC = Path("section2") / "src"
 SECTION1 = Path("section1")
-# Never copied into a mutant: caches and run outputs of the solution tree.
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "out", "runs")
+# Never copied into a mutant: the kit's rule (grader/runtime/never_copied.py) plus the
+# solution's out/ (run outputs).
+IGNORED = copytree_ignore("out")
 FIELDS = ("TASK", "FILE", "OLD", "NEW")  # what every mutant module defines, all str
 
 

@@ -4,7 +4,7 @@
     python -m grader.mutants DEST --solution  # also DEST/solution/, the unchanged solution
     python -m grader.mutants --list         # name, TASK and mistake of each mutant
 
-Grade the folders with ``python -m grader.grade_all DEST``.
+Grade the folders with ``python -m grader.batch.grade_all DEST``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader import course_deliverables as course
+from grader.runtime import course_deliverables as course
 
 pytestmark = pytest.mark.deliverable("report", "course")
 

@@ -2,10 +2,10 @@
 run_test (TASKs S2.14, S2.15), experiments/UNetExperiment.py.
 
 Each test builds the experiment from a config that carries the course's and the kit's settings,
-then swaps in a tiny model (grader/fixtures.py) so that it runs in a second on a CPU. So that
-each test grades its own TASK only, the training tests feed the experiment's train_loader from a
-reference slice dataset, and the validation and run_test tests use the reference Dice and
-Jaccard.
+then swaps in a tiny model (grader/runtime/fixtures.py) so that it runs in a second on a CPU.
+So that each test grades its own TASK only, the training tests feed the experiment's
+train_loader from a reference slice dataset, and the validation and run_test tests use the
+reference Dice and Jaccard.
 """
 
 from __future__ import annotations
@@ -15,17 +15,28 @@ import pytest
 import torch
 from torch import nn
 
-from grader.fixtures import (OracleModel, RecordingOptimizer, TinyNet, build_experiment,
-                             loaded_volume, oracle_image, prepare_run_test, random_seg,
-                             use_reference_metrics, use_reference_train_loader,
-                             use_reference_val_loader)
+from grader.runtime.fixtures import (
+    OracleModel,
+    RecordingOptimizer,
+    TinyNet,
+    build_experiment,
+    framed_seg,
+    loaded_volume,
+    oracle_image,
+    prepare_run_test,
+    random_volume,
+    shown_labels,
+    use_reference_metrics,
+    use_reference_train_loader,
+    use_reference_val_loader,
+)
 
 
 def experiment_data(code, test_volumes: list[dict]) -> tuple[list[dict], dict]:
     """A training and a validation volume [4, 12, 12], padded as the layout's loader pads,
     then ``test_volumes``."""
-    volumes = [loaded_volume(code, random_seg((4, 12, 12), seed=10), "hippocampus_101.nii.gz"),
-               loaded_volume(code, random_seg((4, 12, 12), seed=11), "hippocampus_102.nii.gz"),
+    volumes = [random_volume(code, (4, 12, 12), 10, "hippocampus_101.nii.gz"),
+               random_volume(code, (4, 12, 12), 11, "hippocampus_102.nii.gz"),
                *test_volumes]
     return volumes, {"train": [0], "val": [1], "test": list(range(2, len(volumes)))}
 
@@ -38,17 +49,15 @@ def batch_of(volume: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 def noisy_test_volume(code, shape: tuple[int, int, int], seed: int, name: str) -> dict:
     """A test volume whose image shows a label map that differs from its seg in some voxels."""
-    seg = random_seg(shape, seed)
-    shown = seg.copy()
-    wrong = np.random.default_rng(seed).uniform(size=shape) < 0.3
-    shown[wrong] = (shown[wrong] + 1) % 3
-    return loaded_volume(code, seg, name, image=oracle_image(shown))
+    seg = framed_seg(code, shape, seed)
+    return loaded_volume(code, seg, name, shape, image=oracle_image(shown_labels(seg, shape,
+                                                                                 seed)))
 
 
 @pytest.mark.task("S2.07", points=2)
 def test_training_lowers_the_loss_on_one_fixed_batch(code, tmp_path):
     volumes, split = experiment_data(
-        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
+        code, [random_volume(code, (2, 12, 12), 12, "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
     torch.manual_seed(0)
     model = TinyNet()
@@ -73,7 +82,7 @@ def test_training_lowers_the_loss_on_one_fixed_batch(code, tmp_path):
 @pytest.mark.task("S2.07", points=2)
 def test_training_gradient_is_that_of_cross_entropy_on_the_logits(code, tmp_path):
     volumes, split = experiment_data(
-        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
+        code, [random_volume(code, (2, 12, 12), 12, "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split, batch_size=8)
     torch.manual_seed(1)
     model = TinyNet()
@@ -100,7 +109,7 @@ def test_training_gradient_is_that_of_cross_entropy_on_the_logits(code, tmp_path
 def test_validation_runs_the_model_without_gradients(code, tmp_path):
     use_reference_metrics(code)
     volumes, split = experiment_data(
-        code, [loaded_volume(code, random_seg((2, 12, 12), 12), "t.nii.gz")])
+        code, [random_volume(code, (2, 12, 12), 12, "t.nii.gz")])
     experiment = build_experiment(code, tmp_path, volumes, split)
     torch.manual_seed(2)
     model = TinyNet()
@@ -119,8 +128,8 @@ def test_validation_runs_the_model_without_gradients(code, tmp_path):
 @pytest.mark.task("S2.14", points=2)
 def test_run_test_scores_a_perfect_model_with_dice_one_per_volume(code, tmp_path):
     prepare_run_test(code)
-    test_volumes = [loaded_volume(code, random_seg((3, 12, 10), seed=20), "hippocampus_201.nii.gz"),
-                    loaded_volume(code, random_seg((4, 16, 13), seed=21), "hippocampus_202.nii.gz")]
+    test_volumes = [random_volume(code, (3, 12, 10), 20, "hippocampus_201.nii.gz"),
+                    random_volume(code, (4, 16, 13), 21, "hippocampus_202.nii.gz")]
     volumes, split = experiment_data(code, test_volumes)
     experiment = build_experiment(code, tmp_path, volumes, split)
     experiment.model = OracleModel()  # predicts every label right

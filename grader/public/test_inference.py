@@ -1,8 +1,9 @@
 """Public tests of UNetInferenceAgent: eval mode (TASK S2.09), argmax labels (TASK S2.10) and
 raw volumes of any in-plane size (TASK S2.11), inference/UNetInferenceAgent.py.
 
-The models here are tiny stand-ins for the U-Net (see grader/fixtures.py). The S2.11 tests use
-the reference med_reshape and normalisation, so they grade the agent's own steps only.
+The models here are tiny stand-ins for the U-Net (see grader/runtime/fixtures.py). The S2.11
+tests use the reference med_reshape and normalisation, so they grade the agent's own steps
+only.
 """
 
 from __future__ import annotations
@@ -11,11 +12,22 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checks import done
-from grader.fixtures import (COURSE_PATCH, DropoutNet, OracleModel, TinyNet, agent_for,
-                             course_unpadded_agent_class, is_course, oracle_image, patch_of,
-                             random_seg, raw_image, use_reference_inference,
-                             use_reference_preprocessing)
+from grader.runtime.checks import done
+from grader.runtime.fixtures import (
+    COURSE_PATCH,
+    DropoutNet,
+    OracleModel,
+    TinyNet,
+    agent_for,
+    course_unpadded_agent_class,
+    is_course,
+    oracle_image,
+    patch_of,
+    random_seg,
+    raw_image,
+    use_reference_inference,
+    use_reference_preprocessing,
+)
 
 
 def course_unpadded(code, volume: np.ndarray) -> np.ndarray:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.fixtures import (by_filename, is_course, use_reference_preprocessing,
-                             write_training_set)
+from grader.runtime.fixtures import (
+    by_filename,
+    is_course,
+    use_reference_preprocessing,
+    write_training_set,
+)
 
 PATCH = 8  # px: y_shape and z_shape of the loader; the volumes are [X, 8, 8]
 LOADER = "data_prep.HippocampusDatasetLoader"

@@ -3,17 +3,17 @@
 In the kit's layout the split is graded through ``split_indices(n_volumes, seed)``: it must
 return ``{"train": [...], "val": [...], "test": [...]}``, lists of volume indices. In the
 course starter's layout it is the ``split`` that ``__main__`` builds and gives to
-UNetExperiment (see grader/course_pipeline.py).
+UNetExperiment (see grader/runtime/course_pipeline.py).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from grader.checks import check
-from grader.course_pipeline import SPLIT_PARTS, run_course_main, split_as_lists
-from grader.fixtures import import_pipeline_module, is_course, kit_function
-from grader.layout import COURSE_CONFIG_PLACEHOLDERS
+from grader.runtime.checks import check
+from grader.runtime.course_pipeline import SPLIT_PARTS, run_course_main, split_as_lists
+from grader.runtime.fixtures import import_pipeline_module, is_course, kit_function
+from grader.runtime.layout import COURSE_CONFIG_PLACEHOLDERS
 
 COURSE_VOLUME_COUNTS = (10, 17, 260)  # a few volumes, an odd count, the curated set's size
 # The course asks for no particular proportions; students use 60/20/20, 70/15/15, 80/10/10.

@@ -15,8 +15,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from grader import report as checks
-from grader.submission import find_real_data
+from grader.runtime import report as checks
+from grader.runtime.submission import find_real_data
 
 # The kit's report deliverable; a course-starter one is graded by test_course_report.py.
 pytestmark = pytest.mark.deliverable("report", "kit")

@@ -13,8 +13,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from grader.fixtures_section1 import (case_report, fix_volume, header_facts, kinds_of,
-                                      touch_cases, write_nifti)
+from grader.runtime.fixtures_section1 import (
+    case_report,
+    fix_volume,
+    header_facts,
+    kinds_of,
+    touch_cases,
+    write_nifti,
+)
 
 # The kit's section1 deliverable; a course-starter one is graded by test_course_section1.py.
 pytestmark = pytest.mark.deliverable("section1", "kit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.fixtures import is_course
+from grader.runtime.fixtures import is_course
 
 
 def volume(depth: int, first_value: int, seg_dtype=np.uint8) -> dict:

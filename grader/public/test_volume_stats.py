@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import done, expect_error
+from grader.runtime.checks import done, expect_error
 
 
 def volume(*values: int) -> np.ndarray:

@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 apt-get update
 apt-get install -y python3 python3-pip python3-venv procps
-# The unprivileged user that student code runs as (run_autograder, grader/containment.py).
+# The unprivileged user that student code runs as (run_autograder, grader/runtime/containment.py).
 id -u student >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin student
 python3 -m venv /autograder/venv
 PIP=/autograder/venv/bin/pip

@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/experiments/settings.py by tools/make_skeleton.py; edit that file, then run the tool.
 """Every setting of a training run, in one commented block, the named presets, and the
 session folder a run writes.
 

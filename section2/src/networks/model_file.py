@@ -1,3 +1,4 @@
+# Generated from solution/section2/src/networks/model_file.py by tools/make_skeleton.py; edit that file, then run the tool.
 """The model file ``model.pth``: how training writes a U-Net and inference reads it back.
 
 A model file is a ``torch.save``d dict:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from grader.runtime.source_functions import source_functions
+
 KIT = "kit"
 COURSE = "course"
 LAYOUTS = (KIT, COURSE)
@@ -59,8 +61,8 @@ def defines_function(path: Path, name: str) -> bool:
         tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
     except (OSError, SyntaxError, ValueError):
         return False
-    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
-               for node in tree.body)
+    return any(qualified == name and node in tree.body
+               for qualified, node in source_functions(tree))
 
 
 def detect_layout(section2: Path) -> str:

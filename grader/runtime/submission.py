@@ -1,7 +1,7 @@
 """What the grader grades: the kit's own solution, or a copy of a student's submission.
 
 A submission folder holds ``section2/src`` (the course layout, or this kit's; see
-``grader/layout.py``), optionally ``section3/src`` (the course's unpadded inference),
+``grader/runtime/layout.py``), optionally ``section3/src`` (the course's unpadded inference),
 ``section2/out`` (report and session folder) and ``section1``. Only the course files are
 copied, into a fresh temporary tree: Python modules, the report, results and figures. A
 submission's ``conftest.py``, tests and pytest settings never reach the grading run.
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from grader.layout import KIT, detect_layout
+from grader.runtime.layout import KIT, detect_layout
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KIT_MODULE = REPO / "tools" / "hippocampus_kit.py"  # the kit's rule for where the data is
 # What a submission may bring, per folder: course code and the report's material.
 CODE_SUFFIXES = (".py",)
@@ -75,7 +75,7 @@ class CodeUnderTest:
         section1: section 1's folder (eda.py), or None when the submission has none.
         out: section 2's out folder (report, results), or None.
         is_kit: True when grading the kit's own solution (no --submission).
-        layout: the text the code was written against: ``grader.layout.KIT`` or ``COURSE``.
+        layout: the text the code was written against: ``grader.runtime.layout.KIT`` or ``COURSE``.
         section3: the course layout's ``section3/src`` (its unpadded inference), or None.
     """
 
@@ -110,7 +110,7 @@ class CodeUnderTest:
         except SystemExit as err:
             raise SubmissionImportError(f"importing {relative} called sys.exit({err.code!r}); "
                                         "keep scripts under `if __name__ == '__main__':`") from err
-        except Exception as err:  # noqa: BLE001 - any import-time error of submission code
+        except Exception as err:  # any import-time error of submission code
             raise SubmissionImportError(f"importing {relative} failed: "
                                         f"{type(err).__name__}: {err}") from err
 

@@ -1,6 +1,6 @@
 """Grade a folder of submissions in parallel and write one table of scores.
 
-    python -m grader.grade_all SUBMISSIONS_DIR [--out OUT] [--workers N] [--timeout S]
+    python -m grader.batch.grade_all SUBMISSIONS_DIR [--out OUT] [--workers N] [--timeout S]
         [--integrity-only] [--boilerplate DIR ...] [--data-dir DIR]
 
 Every sub-folder of SUBMISSIONS_DIR is one submission (holding section2/src, optionally
@@ -15,7 +15,7 @@ Writes ``OUT/<name>/results.json`` and ``results.txt`` (the grader's), ``OUT/<na
 (columns in grader/points.json order; empty where no test of that TASK ran), total, max and
 status ("ok", "timed out after S s", or "grader error: <reason>").
 
-Then the class-wide integrity checks (grader/integrity/) write ``OUT/integrity.csv`` and
+Then the class-wide integrity checks (grader/batch/integrity/) write ``OUT/integrity.csv`` and
 ``OUT/integrity.md``; ``--integrity-only`` runs them without grading.
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -34,13 +33,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from tqdm import tqdm
 
-from grader.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class
-from grader.results import load_manifest
-from grader.submission import find_real_data
+from grader.batch.integrity import CSV_FILE, KIT_BOILERPLATE, MARKDOWN_FILE, check_class
+from grader.runtime.results import load_manifest, read_scores
+from grader.runtime.submission import REPO, find_real_data
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT_S = 900.0  # per submission; one full grading takes well under 2 minutes
 DEFAULT_OUT = Path("grades")
 RESULTS_FILE = "results.json"
@@ -95,26 +94,6 @@ def find_submissions(folder: Path) -> list[Path]:
                   if path.is_dir() and not path.name.startswith("."))
 
 
-def scores_by_task(results_path: Path) -> dict[str, tuple[float, float]]:
-    """{TASK id: (score, max score)} summed over the tests of a Gradescope results.json.
-
-    Raises:
-        OSError: when the file cannot be read.
-        ValueError: when it is not valid JSON (json.JSONDecodeError) or lacks ``tests``.
-    """
-    payload = json.loads(results_path.read_text())
-    if not isinstance(payload, dict) or not isinstance(payload.get("tests"), list):
-        raise ValueError(f"{results_path} has no list of tests")
-    totals: dict[str, tuple[float, float]] = {}
-    for test in payload["tests"]:
-        if "score" not in test:
-            continue  # graded by hand: no automatic score
-        score, max_score = totals.get(test["number"], (0.0, 0.0))
-        totals[test["number"]] = (score + float(test["score"]),
-                                  max_score + float(test["max_score"]))
-    return totals
-
-
 def last_line(text: str) -> str:
     """The last non-empty line of ``text``, cut to MAX_REASON_CHARS; "" when there is none."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -139,25 +118,17 @@ def stop_session(session_id: int) -> None:
 
     The grader runs each test in a forked child that moves to its own process group, so
     killing the run's process group alone would leave such a child running. All of them stay
-    in the run's session, which on Linux /proc lists; elsewhere only the group is killed.
+    in the run's session: every process whose session id (``os.getsid``) is the run's.
     Call it while the run's own process is alive or an unreaped zombie, so that its id
     cannot have been reused.
     """
     pids = {session_id}
-    proc = Path("/proc")
-    if proc.is_dir():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # the process ended while we looked
-                continue
-            # The fields after the command name (which may hold spaces and brackets) start
-            # with: state, parent id, process group, session.
-            fields = stat[stat.rfind(")") + 2:].split()
-            if int(fields[3]) == session_id:
-                pids.add(int(entry.name))
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == session_id:
+                pids.add(pid)
+        except OSError:  # the process ended while we looked
+            continue
     try:
         os.killpg(session_id, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -228,7 +199,7 @@ def grade_submission(submission: Path, out_dir: Path, timeout_s: float = DEFAULT
     results_problem = ""
     if results_path.is_file():
         try:
-            task_scores = scores_by_task(results_path)
+            task_scores = read_scores(results_path)
         except (OSError, ValueError, KeyError, TypeError) as err:
             results_problem = f"{results_path.name} unreadable: {err}"
     if exit_code is None:
@@ -309,7 +280,7 @@ def grade_all(submissions: Sequence[Path], out_dir: Path, workers: int | None = 
 def report_integrity(submissions: Sequence[Path], out_dir: Path,
                      boilerplate: Sequence[Path] | None, data_dir: Path | None,
                      workers: int | None = None) -> None:
-    """Run the integrity checks (grader/integrity/) and print where the report is."""
+    """Run the integrity checks (grader/batch/integrity/) and print where the report is."""
     findings = check_class(submissions, out_dir, boilerplate or KIT_BOILERPLATE,
                            data_dir=data_dir or find_real_data(), workers=workers)
     print(f"integrity: {len(findings)} findings (notes, not deductions): "

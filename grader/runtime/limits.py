@@ -4,7 +4,7 @@ A whole grading must fit Gradescope's default 10-minute timeout whatever the sub
 because Gradescope shows no test at all when a run is stopped. So the run has a time budget;
 each test gets at most its own limit and never more than what is left of the budget; and a
 function (or, when none could be named, a TASK) that hung once fails the later tests that
-need it at once instead of costing another full limit each (see ``grader/hangs.py``).
+need it at once instead of costing another full limit each (see ``grader/runtime/hangs.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from grader.hangs import Hang
+from grader.runtime.hangs import Hang
 
 # Gradescope's default timeout is 600 s. Interpreter and library start (about 20 s at
 # 0.5 vCPU), collection and writing the results must fit beside the tests.

@@ -12,8 +12,8 @@ import logging
 import math
 from pathlib import Path
 
-from grader.integrity.findings import PREDICTIONS_DIR, SPLIT_FILE, Finding, Session
-from grader.report import Report, ReportError, recomputed_dice
+from grader.batch.integrity.findings import PREDICTIONS_DIR, SPLIT_FILE, Finding, Session
+from grader.runtime.report import Report, ReportError, recomputed_dice
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def split_problems(name: str, session: Session) -> list[Finding]:
 
 def recomputed_dice_mismatches(name: str, session: Session,
                                data_dir: Path | None) -> list[Finding]:
-    """Per-volume Dice of the saved predictions (grader/report.py) against the claims."""
+    """Per-volume Dice of the saved predictions (grader/runtime/report.py) against the claims."""
     if data_dir is None or not (session.folder / PREDICTIONS_DIR).is_dir():
         return []
     report = Report(path=session.results_path, text="", session=session.folder,

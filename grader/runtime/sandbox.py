@@ -8,10 +8,10 @@ submission code and never runs a torch computation, so every child starts clean 
 pools do not survive a fork).
 
 Given a ``StudentUser`` (and run as root), the child switches to that user before the test
-body runs (``grader/containment.py``). After every test, each process the child started is
+body runs (``grader/runtime/containment.py``). After every test, each process the child started is
 stopped, also one that left its session with setsid(), and the files that user left in the
 shared temporary folders are removed. A function found stuck at a timeout is noted
-(``grader/hangs.py``) so that later tests do not wait on it again.
+(``grader/runtime/hangs.py``) so that later tests do not wait on it again.
 
 POSIX only (Linux, macOS): the grader's machines and Gradescope's containers are Linux.
 """
@@ -24,6 +24,7 @@ import os
 import resource
 import select
 import signal
+import sys
 import sysconfig
 import time
 import traceback
@@ -34,9 +35,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader import containment, hangs
-from grader.containment import StudentUser
-from grader.hangs import Hang, HungBefore
+from grader.runtime import containment, hangs
+from grader.runtime.containment import StudentUser
+from grader.runtime.hangs import Hang, HungBefore
 
 # A failing test's output is cut to this many characters: enough for the reason, not a dump.
 MAX_OUTPUT_CHARS = 2000
@@ -47,7 +48,7 @@ DUMP_WAIT_S = 2.0  # how long a timed-out child gets to write its stack
 DUMP_QUIET_S = 0.2  # the dump is complete when the child has been silent this long
 CHILD_THREADS = 1  # torch threads per child: grading runs many children side by side
 # Frames under these folders are the grader's or a library's, never the code under test.
-LIBRARY_PREFIXES = tuple({str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"],
+LIBRARY_PREFIXES = tuple({str(Path(__file__).resolve().parents[1]), sysconfig.get_paths()["stdlib"],
                           sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 
 
@@ -138,9 +139,7 @@ def describe(err: BaseException, hide_details: bool) -> str:
 
 def _limit_memory(megabytes: int) -> None:
     """Cap the child's address space at its current size plus ``megabytes``."""
-    with open("/proc/self/statm") as statm:
-        current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = current + megabytes * 2**20
+    limit = psutil.Process().memory_info().vms + megabytes * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
@@ -156,7 +155,7 @@ def _child(body: Callable[[], None], write_fd: int, dump_fd: int, memory_mb: int
             faulthandler.disable()
             # On SIGUSR1 (sent at a timeout) write the Python stack, even from a C call.
             faulthandler.register(signal.SIGUSR1, file=dump_fd, all_threads=True)
-            if os.path.exists("/proc/self/statm"):
+            if sys.platform == "linux":  # elsewhere RLIMIT_AS is not enforced, or not at all
                 _limit_memory(memory_mb)
             hangs.install(list(confinement.hangs))
             if confinement.user is not None:
@@ -171,7 +170,7 @@ def _child(body: Callable[[], None], write_fd: int, dump_fd: int, memory_mb: int
             outcome = Outcome("skipped", student_text(str(skip.msg)))
         except MemoryError:
             outcome = Outcome("failed", f"ran out of memory: the limit is {memory_mb} MB")
-        except BaseException as err:  # noqa: BLE001 - everything the submission raises is reported
+        except BaseException as err:  # everything the submission raises is reported
             outcome = Outcome("failed", describe(err, hide_details)[:MAX_OUTPUT_CHARS])
         message = {"status": outcome.status, "output": outcome.output}
         os.write(write_fd, json.dumps(message).encode() + END_OF_MESSAGE)

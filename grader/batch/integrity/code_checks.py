@@ -24,11 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.integrity.findings import (MODEL_FILE, Finding, Session, handed_in_files,
-                                       relative_name)
-from grader.sandbox import LIBRARY_PREFIXES, run_isolated
-from grader.submission import CodeUnderTest, SubmissionError, SubmissionImportError, \
-    copy_submission
+from grader.batch.integrity.findings import (
+    MODEL_FILE,
+    Finding,
+    Session,
+    handed_in_files,
+    relative_name,
+)
+from grader.runtime.sandbox import LIBRARY_PREFIXES, run_isolated
+from grader.runtime.submission import (
+    CodeUnderTest,
+    SubmissionError,
+    SubmissionImportError,
+    copy_submission,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +124,10 @@ def changed_arrays(function, arrays: tuple[np.ndarray, ...], names: tuple[str, .
     copies = tuple(array.copy() for array in arrays)
     try:
         function(*copies, *extra)
-    except Exception:  # noqa: BLE001 - a stub or a bug: the grading tests report it
+    except Exception:  # a stub or a bug: the grading tests report it
         return []
     changes = []
-    for name, before, after in zip(names, arrays, copies):
+    for name, before, after in zip(names, arrays, copies, strict=True):
         if after.shape != before.shape or not np.array_equal(after, before):
             count = (np.count_nonzero(after != before) if after.shape == before.shape
                      else after.size)
@@ -170,7 +179,7 @@ def model_problems(code: CodeUnderTest, models: list[tuple[str, str, dict]]) -> 
     for label, path, config in models:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the finding
+        except Exception as err:  # any unreadable file is the finding
             found.append({"check": "model-not-loadable",
                           "evidence": f"{label} cannot be read: {type(err).__name__}: "
                                       f"{str(err).splitlines()[0][:200]}"})
@@ -185,7 +194,7 @@ def model_problems(code: CodeUnderTest, models: list[tuple[str, str, dict]]) -> 
         try:
             model = network.UNet(**kwargs)
             model.load_state_dict(weights)
-        except Exception as err:  # noqa: BLE001 - a mismatch shows as RuntimeError or more
+        except Exception as err:  # a mismatch shows as RuntimeError or more
             found.append({"check": "model-not-loadable",
                           "evidence": f"{label} does not load into the submission's own "
                                       f"UNet({', '.join(f'{k}={v}' for k, v in kwargs.items())})"

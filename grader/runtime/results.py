@@ -18,15 +18,43 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent / "points.json"
+MANIFEST = Path(__file__).resolve().parents[1] / "points.json"
 
 
 def load_manifest(path: Path = MANIFEST) -> dict:
-    """The points manifest: ``{"total": int, "tasks": {task id: {"points", "title"}}}``."""
+    """The points manifest, the one declaration of each TASK's points:
+    ``{"tasks": {task id: {"points", "title"}}}``; the assignment's total is their sum."""
     return json.loads(path.read_text())
+
+
+def scores_by_task(tests: Iterable[dict]) -> dict[str, tuple[float, float]]:
+    """{TASK id: (score, max score)} summed over Gradescope test entries (results.json's
+    ``tests``), sorted by TASK; an entry without ``score`` (graded by hand) counts nothing."""
+    totals: dict[str, tuple[float, float]] = {}
+    for test in tests:
+        if "score" not in test:
+            continue  # graded by hand: no automatic score
+        score, max_score = totals.get(test["number"], (0.0, 0.0))
+        totals[test["number"]] = (score + float(test["score"]),
+                                  max_score + float(test["max_score"]))
+    return dict(sorted(totals.items()))
+
+
+def read_scores(results_path: Path) -> dict[str, tuple[float, float]]:
+    """``scores_by_task`` of a Gradescope results.json.
+
+    Raises:
+        OSError: when the file cannot be read.
+        ValueError: when it is not valid JSON (json.JSONDecodeError) or lacks ``tests``.
+    """
+    payload = json.loads(results_path.read_text())
+    if not isinstance(payload, dict) or not isinstance(payload.get("tests"), list):
+        raise ValueError(f"{results_path} has no list of tests")
+    return scores_by_task(payload["tests"])
 
 
 @dataclass
@@ -70,16 +98,6 @@ class ResultsWriter:
         self.tests.append(result)
         self.write()
 
-    def scores_by_task(self) -> dict[str, tuple[float, float]]:
-        """{task id: (score, max score)} over the tests recorded so far."""
-        totals: dict[str, tuple[float, float]] = {}
-        for test in self.tests:
-            if test.score is None:
-                continue  # graded by hand
-            score, max_score = totals.get(test.number, (0.0, 0.0))
-            totals[test.number] = (score + test.score, max_score + test.max_score)
-        return dict(sorted(totals.items()))
-
     def by_hand_points(self) -> dict[str, float]:
         """{task id: points graded by hand} over the tests recorded so far."""
         points: dict[str, float] = {}
@@ -100,7 +118,8 @@ class ResultsWriter:
     def summary(self) -> str:
         """A table: one row per TASK with its score (or "by hand"), then the totals."""
         rows = [f"Grading {self.graded}", "", f"{'TASK':<8}{'score':>8}{'max':>8}  failed tests"]
-        automatic, by_hand = self.scores_by_task(), self.by_hand_points()
+        automatic = scores_by_task(test.to_json() for test in self.tests)
+        by_hand = self.by_hand_points()
         for task in sorted(automatic.keys() | by_hand.keys()):
             failed = [t.name.removeprefix(f"{task} ") for t in self.tests
                       if t.number == task and t.status != "passed" and t.score is not None]

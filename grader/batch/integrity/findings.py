@@ -11,11 +11,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.runtime.never_copied import is_never_copied
+
 RESULTS_FILE = "results.json"
 SPLIT_FILE = "split.json"  # the kit's session folder: {"train": [names], "val": [...], ...}
 MODEL_FILE = "model.pth"
 PREDICTIONS_DIR = "predictions"
-SKIPPED_PARTS = ("__pycache__", ".git", ".ipynb_checkpoints", "runs")  # never handed-in work
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,7 @@ def handed_in_files(submission: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return sorted(path for path in submission.rglob("*")
                   if path.name.lower().endswith(suffixes) and path.is_file()
                   and not path.is_symlink()
-                  and not any(part in SKIPPED_PARTS
-                              for part in path.relative_to(submission).parts))
+                  and not is_never_copied(path.relative_to(submission).parts))
 
 
 def find_sessions(submission: Path) -> list[Session]:

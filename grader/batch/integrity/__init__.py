@@ -1,8 +1,8 @@
 """Class-wide integrity report: copied work, results that do not hold up, code that cannot
 have produced them, functions with side effects.
 
-    python -m grader.grade_all SUBMISSIONS_DIR                    # grading, then this report
-    python -m grader.grade_all SUBMISSIONS_DIR --integrity-only   # this report alone
+    python -m grader.batch.grade_all SUBMISSIONS_DIR                    # grading, then this report
+    python -m grader.batch.grade_all SUBMISSIONS_DIR --integrity-only   # this report alone
 
 Writes ``integrity.csv`` (``submission,check,other,evidence``: one row per finding; ``other``
 is the second submission of a pair) and ``integrity.md`` (every finding, with the evidence side
@@ -23,15 +23,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.integrity.code_checks import check_code
-from grader.integrity.findings import Finding, Session, find_sessions
-from grader.integrity.report_files import write_csv, write_markdown
-from grader.integrity.results_checks import check_results
-from grader.integrity.similarity import (CodeDocument, boilerplate_hashes, code_fingerprint,
-                                         code_similarity, figure_similarity,
-                                         results_similarity)
+from grader.batch.integrity.code_checks import check_code
+from grader.batch.integrity.findings import Finding, Session, find_sessions
+from grader.batch.integrity.report_files import write_csv, write_markdown
+from grader.batch.integrity.results_checks import check_results
+from grader.batch.integrity.similarity import (
+    CodeDocument,
+    boilerplate_hashes,
+    code_fingerprint,
+    code_similarity,
+    figure_similarity,
+    results_similarity,
+)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # What every kit student is given: the generated skeleton (section 2) and section 1's files.
 KIT_BOILERPLATE = (REPO / "section2" / "src", REPO / "section1")
 CSV_FILE = "integrity.csv"

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 from medpy.metric import binary
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "section2" / "out" / "README.md"
+TEMPLATE = Path(__file__).resolve().parents[2] / "section2" / "out" / "README.md"
 # Read once, at import: the grader imports this module before a test body runs as the
 # student user (grader/conftest.py), who may not read the grader's source folder.
 TEMPLATE_TEXT = TEMPLATE.read_text() if TEMPLATE.is_file() else ""
@@ -72,7 +72,7 @@ def fill_template(template: str, overall: dict, figures: list[str],
         for start, values in (answers or {}).items():
             if line.lstrip("- ").startswith(start):
                 given = iter(values)
-                line = TEMPLATE_SLOT.sub(lambda match: next(given, default), line)
+                line = TEMPLATE_SLOT.sub(lambda match, given=given: next(given, default), line)
         slot = TEMPLATE_SLOT if line.lstrip().startswith(("-", "|")) else PLACEHOLDER
         lines.append(slot.sub(default, line))
     return "\n".join(lines) + "\n"

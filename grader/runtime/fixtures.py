@@ -1,6 +1,6 @@
 """Shared helpers of the section 2 grading tests: synthetic data, configs, probe models.
 
-Test bodies run in a forked child (see ``grader/sandbox.py``). Everything here builds NumPy
+Test bodies run in a forked child (see ``grader/runtime/sandbox.py``). Everything here builds NumPy
 data, writes NIfTI files, or defines classes; torch modules defined here are created only
 inside test bodies, so the parent never runs a torch computation.
 
@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from grader.runtime.layout import COURSE
+
 PATCH = 16  # px: divisible by 2**4, as a course-starter U-Net (4 poolings) needs
 # px: the course starter's patch. Its run_test builds UNetInferenceAgent with the default
 # patch_size=64, and many course solutions write 64 into their inference code.
@@ -36,13 +38,10 @@ NUM_CLASSES = 3  # background, anterior, posterior (MSD Task04)
 LABEL_INTENSITY = (0.0, 0.5, 1.0)
 ORACLE_SHARPNESS = 50.0  # logits -50 * (x - centre)**2: a clear winner for every voxel
 
-
 try:  # the instructors' grader: reference helpers keep each TASK graded on its own
     from grader.hidden import reference
 except ImportError:  # the student release has no grader/hidden: your own code is used
     reference = None
-
-from grader.layout import COURSE  # noqa: E402
 
 
 def is_course(code) -> bool:
@@ -100,33 +99,62 @@ def raw_image(seg: np.ndarray, low: float, high: float, dtype=np.float32) -> np.
     return (low + (high - low) * oracle_image(seg).astype(np.float64)).astype(dtype)
 
 
-def pad_top_left(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``array`` zero-padded at the far end of every axis to ``shape``."""
-    widths = [(0, target - size) for size, target in zip(array.shape, shape, strict=True)]
-    return np.pad(array, widths)
+def frame_shape(code, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """[X, P, P]: the shape a volume of ``shape`` [X, H, W] has once the layout's loader has
+    padded it (P = ``patch_of(code)``)."""
+    return (shape[0], patch_of(code), patch_of(code))
 
 
-def padded_volume(seg: np.ndarray, filename: str, image: np.ndarray | None = None,
-                  patch: int = PATCH, seg_dtype=np.uint8) -> dict:
-    """A volume as the loader returns it: image and seg padded to [X, patch, patch].
+def framed_seg(code, shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    """uint8 labels in {0, 1, 2} of a volume of ``shape`` [X, H, W] as the layout's loader
+    hands them on: [X, P, P], drawn in the top-left H x W of every slice, background beyond.
 
-    Holds the course keys (image, seg, filename) and the kit's (original_shape, affine).
+    The labels are drawn in that frame rather than padded into it: a padding function here
+    would be an answer to TASK S2.04, and this module ships to students.
+    """
+    _, height, width = shape
+    seg = random_seg(frame_shape(code, shape), seed)
+    seg[:, height:, :] = 0
+    seg[:, :, width:] = 0
+    seg[-1, height - 1, width - 1] = 2  # random_seg's label 2 sat beyond the frame
+    return seg
+
+
+def shown_labels(seg: np.ndarray, shape: tuple[int, int, int], seed: int,
+                 fraction: float = 0.3) -> np.ndarray:
+    """``seg`` [X, P, P] with about ``fraction`` of the voxels of its top-left ``shape``
+    [X, H, W] changed to another label; the background beyond stays 0."""
+    _, height, width = shape
+    wrong = np.random.default_rng(seed).uniform(size=seg.shape) < fraction
+    wrong[:, height:, :] = False
+    wrong[:, :, width:] = False
+    shown = seg.copy()
+    shown[wrong] = (shown[wrong] + 1) % NUM_CLASSES
+    return shown
+
+
+def loaded_volume(code, seg: np.ndarray, filename: str, shape: tuple[int, int, int],
+                  image: np.ndarray | None = None) -> dict:
+    """A volume as the code's own loader gives it, from labels already in the layout's frame.
+
+    Args:
+        seg: int [X, P, P], values {0, 1, 2}, background beyond the original ``shape``.
+        shape: the volume's original [X, H, W] (``original_shape``).
+        image: float [X, P, P] in [0, 1]; default ``oracle_image(seg)``.
+
+    Returns:
+        The course keys (image float32, seg, filename) and the kit's (original_shape, affine):
+        the course's int64 labels (``.astype(int)``), the kit's uint8 ones.
     """
     image = oracle_image(seg) if image is None else image
-    padded = (seg.shape[0], patch, patch)
-    return {"image": pad_top_left(image.astype(np.float32), padded),
-            "seg": pad_top_left(seg.astype(seg_dtype), padded),
-            "filename": filename, "original_shape": tuple(seg.shape),
-            "affine": np.eye(4)}
+    return {"image": image.astype(np.float32),
+            "seg": seg.astype(np.int64 if is_course(code) else np.uint8),
+            "filename": filename, "original_shape": tuple(shape), "affine": np.eye(4)}
 
 
-def loaded_volume(code, seg: np.ndarray, filename: str,
-                  image: np.ndarray | None = None) -> dict:
-    """A volume as the code's own loader gives it: the kit's uint8 labels padded to 16 px, or
-    the course's int64 labels (``.astype(int)``) padded to the course's 64 px."""
-    if is_course(code):
-        return padded_volume(seg, filename, image, patch=COURSE_PATCH, seg_dtype=np.int64)
-    return padded_volume(seg, filename, image)
+def random_volume(code, shape: tuple[int, int, int], seed: int, filename: str) -> dict:
+    """``loaded_volume`` of random labels (``framed_seg``) of a volume of ``shape``."""
+    return loaded_volume(code, framed_seg(code, shape, seed), filename, shape)
 
 
 def as_dataset(volumes: list[dict]) -> np.ndarray:
@@ -235,7 +263,7 @@ def student_config_settings(code) -> dict:
     """
     try:
         return dict(vars(import_pipeline_module(code).Config()))
-    except Exception:  # noqa: BLE001 - a broken Config is graded by S2.01, not here
+    except Exception:  # a broken Config is graded by S2.01, not here
         return {}
 
 
@@ -519,7 +547,7 @@ def prepare_run_test(code) -> None:
                        ("Jaccard3d",
                         lambda: code.import_module("utils.volume_stats").Jaccard3d(mask, mask))):
         if not_done(call):
-            import pytest  # noqa: PLC0415 - only a test body reaches this line
+            import pytest  # only a test body reaches this line
 
             pytest.skip(f"complete {what} first: run_test scores its results")
     use_reference_agent(code)
@@ -533,5 +561,5 @@ def not_done(call) -> bool:
         return call() is None
     except (NotImplementedError, NameError):
         return True
-    except Exception:  # noqa: BLE001 - a bug or a bad import, graded by its own TASK
+    except Exception:  # a bug or a bad import, graded by its own TASK
         return False

@@ -31,9 +31,9 @@ import numpy as np
 from matplotlib import image as mpl_image
 from nibabel.filebasedimages import ImageFileError
 
-from grader.layout import COURSE, KIT
-from grader.report import TEMPLATE_TEXT, headings
-from grader.submission import CodeUnderTest, find_real_data
+from grader.runtime.layout import COURSE, KIT
+from grader.runtime.report import TEMPLATE_TEXT, headings
+from grader.runtime.submission import CodeUnderTest, find_real_data
 
 SECTION1, REPORT = "section1", "report"  # the deliverables whose layout is detected here
 KIT_EDA = "eda.py"  # the kit's section 1 module; the course has none
@@ -72,7 +72,7 @@ def deliverable_layouts(code: CodeUnderTest) -> dict[str, str]:
 
     Section 1 is the kit's when it holds ``eda.py``; the report is the kit's when
     ``section2/out/README.md`` keeps a heading of the kit's template. A deliverable whose
-    folder is missing follows section 2's code (``code.layout``, see ``grader/layout.py``).
+    folder is missing follows section 2's code (``code.layout``, see ``grader/runtime/layout.py``).
     The kit's own solution is the kit's layout throughout.
     """
     if code.is_kit:
@@ -374,7 +374,7 @@ def name_problems(results: CourseResults, curated: set[str] | None, misfits: set
             else None (a subset proves nothing about a name it lacks).
     """
     problems = []
-    for entry, case in zip(results.volumes, listed_cases(results)):
+    for entry, case in zip(results.volumes, listed_cases(results), strict=True):
         name = Path(str(entry["filename"])).name
         if not CASE_NAME.match(name):
             problems.append(f"{name!r} is not a file name of the data set "

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.integrity.findings import Finding
+from grader.batch.integrity.findings import Finding
 
 CSV_COLUMNS = ("submission", "check", "other", "evidence")
 # What each check means, for the report's legend (README's table says the same).

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 
-from grader.integrity.findings import Finding, Session, handed_in_files
+from grader.batch.integrity.findings import Finding, Session, handed_in_files
 
 CODE_FOLDERS = (Path("section2") / "src", Path("section1"))  # where a student writes code
 NOISE_CHARS = 25  # copydetect's noise threshold: shorter matches (of tokenised code) are noise
@@ -64,7 +64,7 @@ class CodeDocument:
         """
         bounds = [*(offset for offset, _ in self.starts), len(self.text)]
         found = []
-        for (offset, label), next_offset in zip(self.starts, bounds[1:]):
+        for (offset, label), next_offset in zip(self.starts, bounds[1:], strict=True):
             low, high = max(start, offset), min(end, next_offset)
             if low >= high:
                 continue
@@ -116,7 +116,7 @@ def boilerplate_hashes(folders: list[Path]) -> np.ndarray:
 
 def passages(document: CodeDocument, slices) -> list[tuple[str, str]]:
     """The longest matching passages: ("file, lines a-b", the lines) each, longest first."""
-    pieces = [piece for start, end in zip(slices[0].tolist(), slices[1].tolist())
+    pieces = [piece for start, end in zip(slices[0].tolist(), slices[1].tolist(), strict=True)
               for piece in document.pieces(int(start), int(end))]
     quoted = []
     for label, first, text in sorted(pieces, key=lambda piece: -len(piece[2]))[:MAX_PASSAGES]:
@@ -162,7 +162,7 @@ def code_similarity(documents: dict[str, CodeDocument],
         quoted1, quoted2 = passages(documents[first], slices1), passages(documents[second],
                                                                        slices2)
         pairs = tuple((f"{head1}\n{text1}", f"{head2}\n{text2}")
-                      for (head1, text1), (head2, text2) in zip(quoted1, quoted2))
+                      for (head1, text1), (head2, text2) in zip(quoted1, quoted2, strict=False))
         longest = (f"; longest match: {quoted1[0][0]} ~ {quoted2[0][0]}"
                    if quoted1 and quoted2 else "")
         findings.append(Finding(
