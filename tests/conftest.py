@@ -14,7 +14,6 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTION_SRC = REPO / "solution" / "section2" / "src"
 # The course code imports its packages as top-level names (from utils.utils import ...).
 sys.path.insert(0, str(SOLUTION_SRC))
-sys.path.insert(1, str(REPO))  # the grader package: one lookup of the real data for both
 from experiments.settings import Settings, build_settings  # noqa: E402
 from grader.runtime.submission import find_real_data, real_data_candidates  # noqa: E402
 

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import re
-import sys
 
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / "tools"))
-import benchmark  # noqa: E402
+import benchmark
 
 # The printed rows: figures rounded for reading (a tiny synthetic epoch may print 0.0 s).
 ROW = re.compile(r"^cpu +cpu +16 +64x48 +32 +[\d.]+ +[\d.]+ +[\d.]+ est\. +[\d.]+$")

@@ -14,12 +14,10 @@ import pytest
 import torch
 from conftest import REPO, synthetic_pair, write_nifti
 
+import hippocampus_kit
 import run_ml_pipeline as pipeline
 from experiments import settings
 from experiments.UNetExperiment import LAST_CHECKPOINT, NonFiniteLossError, UNetExperiment
-
-sys.path.insert(0, str(REPO / "tools"))
-import hippocampus_kit
 
 SCRIPT_TIMEOUT_S = 120
 

@@ -508,7 +508,7 @@ def test_real_volumes_agree_with_an_independent_voxel_count(real_run):
         nifti = nib.load(report.label.path)
         values, counts = np.unique(np.asanyarray(nifti.dataobj), return_counts=True)
         voxel_mm3 = abs(np.linalg.det(nifti.affine[:3, :3]))
-        count = dict(zip(values.tolist(), counts.tolist()))
+        count = dict(zip(values.tolist(), counts.tolist(), strict=True))
         expected = {"anterior": count.get(1, 0) * voxel_mm3,
                     "posterior": count.get(2, 0) * voxel_mm3}
         expected["total"] = expected["anterior"] + expected["posterior"]
@@ -644,7 +644,8 @@ def test_constant_nonzero_image_is_a_misfit_naming_its_value():
 
 def test_an_all_nan_image_is_non_finite_only_not_also_constant():
     (misfit,) = eda.image_misfits(np.full((2, 3, 4), np.nan, np.float32), Path("a.nii.gz"))
-    assert misfit.kind == "non_finite" and "24 NaN and 0 infinite voxels out of 24" in misfit.message
+    assert misfit.kind == "non_finite"
+    assert "24 NaN and 0 infinite voxels out of 24" in misfit.message
 
 
 @pytest.mark.parametrize("shape, too_large", [((3, 64, 65), True), ((3, 65, 64), True),

@@ -12,13 +12,19 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
+from test_experiment import new_experiment, tiny_data  # noqa: F401 (tiny_data is a fixture)
 from torch.utils.tensorboard import SummaryWriter
 
 import experiments.UNetExperiment as unet_experiment
 from experiments.UNetExperiment import IMAGES_EVERY_BATCHES
-from test_experiment import new_experiment, tiny_data  # noqa: F401 (tiny_data is a fixture)
-from utils.utils import (LEARNING_RATE_TAG, TRAIN_LOSS_TAG, VALIDATION_DICE_TAG,
-                         VALIDATION_LOSS_TAG, log_scalars_to_tensorboard, log_to_tensorboard)
+from utils.utils import (
+    LEARNING_RATE_TAG,
+    TRAIN_LOSS_TAG,
+    VALIDATION_DICE_TAG,
+    VALIDATION_LOSS_TAG,
+    log_scalars_to_tensorboard,
+    log_to_tensorboard,
+)
 
 EPOCHS = 3
 PANELS = ("Image", "Mask", "Probability map", "Prediction")

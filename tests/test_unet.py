@@ -8,7 +8,6 @@ from torch import nn
 
 from networks.RecursiveUNet import UNet
 
-
 # Tiny tensors run fastest on one thread (see conftest.one_torch_thread).
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -61,7 +60,7 @@ def test_unet_honours_num_classes_and_in_channels(num_classes, in_channels):
 def test_unet_rejects_input_not_divisible_by_two_to_the_num_downs(num_downs, height, width):
     model = seeded_unet(initial_filter_size=2, num_downs=num_downs)
     x = torch.rand(1, 1, height, width)  # [1, 1, H, W]
-    with pytest.raises(ValueError, match=r"divisible by 2\*\*num_downs = %d" % 2 ** num_downs):
+    with pytest.raises(ValueError, match=rf"divisible by 2\*\*num_downs = {2 ** num_downs}"):
         model(x)
 
 

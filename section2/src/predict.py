@@ -69,7 +69,7 @@ class ScanError(ValueError):
 
 
 def case_name(path: Path) -> str:
-    """The file name without its NIfTI suffix: ``hippocampus_001`` for ``hippocampus_001.nii.gz``."""
+    """The file name without its NIfTI suffix: ``hippocampus_001`` for its ``.nii.gz``."""
     for suffix in NIFTI_SUFFIXES:
         if path.name.endswith(suffix):
             return path.name[: -len(suffix)]

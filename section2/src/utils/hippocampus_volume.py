@@ -154,7 +154,7 @@ def add_volume_agreement(volume_stats: list, overall: dict,
         logger.warning("volume_stats holds %d entries for %d test volumes; their volumes in "
                        "mm3 are left out of the results", len(volume_stats), len(comparisons))
         return []
-    for stats, comparison in zip(volume_stats, comparisons):
+    for stats, comparison in zip(volume_stats, comparisons, strict=True):
         stats.update(comparison)
     if isinstance(overall, dict):
         overall.update(volume_agreement(comparisons))
