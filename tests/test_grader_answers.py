@@ -49,7 +49,8 @@ def answers_in(folder: Path, scratch: Path) -> list[dict]:
 def student_release(tmp_path_factory) -> Path:
     """The student release's files as tools/release.py chooses them, unpacked."""
     root = tmp_path_factory.mktemp("student")
-    for name, data in release.student_files(REPO).items():
+    generated = release.check_skeleton(REPO)  # the skeleton's files ship without their header
+    for name, data in release.student_files(REPO, generated).items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
     return root
