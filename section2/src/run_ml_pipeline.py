@@ -97,9 +97,6 @@ class Config(Settings):
         raise NotImplementedError("TASK S2.01: Set the data and results paths: root_dir and test_results_dir, as str.")
 
 
-# Settings a resumed run may change: where the data, the device and the logs are.
-MOVABLE_ON_RESUME = ("root_dir", "device", "test_results_dir", "tensorboard_dir")
-
 
 def config_defaults() -> Config:
     """Config's defaults for the help texts. In the student skeleton, Config's last lines

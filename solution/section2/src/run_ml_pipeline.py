@@ -99,9 +99,6 @@ class Config(Settings):
         # END SOLUTION
 
 
-# Settings a resumed run may change: where the data, the device and the logs are.
-MOVABLE_ON_RESUME = ("root_dir", "device", "test_results_dir", "tensorboard_dir")
-
 
 def config_defaults() -> Config:
     """Config's defaults for the help texts. In the student skeleton, Config's last lines
